@@ -1,0 +1,437 @@
+//! [`SpdkClient`]: calls over one pipelined connection, with timeouts, reconnection and
+//! version-aware parameters.
+//!
+//! # Lost connections
+//!
+//! spdk_tgt keeps no state across a restart and closes every connection when it stops. The
+//! client notices a closed connection and opens a new one for the next call. A call that was
+//! in flight when the connection was lost is handled by what is known about it:
+//!
+//! * not yet written to the socket: spdk_tgt cannot have executed it, so it is sent again on
+//!   a new connection, whatever the method;
+//! * written, no answer yet, and a pure read ([`RpcRequest::IDEMPOTENT`]): it is sent once
+//!   more on a new connection, transparently;
+//! * written, no answer yet, and a write (or a raw [`SpdkClient::call`], which the client
+//!   cannot judge): the caller gets [`Error::ConnectionLost`] with `sent: true`. Whether the
+//!   write took effect is unknown (spdk_tgt may have executed it and then died, or restarted
+//!   and lost it anyway): read the state back before retrying. The client never resends a
+//!   write by itself.
+//!
+//! A call that times out ([`Error::Timeout`]) is not resent either; the connection stays
+//! open and a late answer is discarded.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::connection::{Broken, Connection};
+use crate::error::{Error, Result, RpcError, UnsupportedParam};
+use crate::framing::DEFAULT_MAX_VALUE_BYTES;
+use crate::protocol::{encode_request, object_of, params_object};
+use crate::request::RpcRequest;
+use crate::types::system::{FrameworkWaitInit, SpdkGetVersion};
+use crate::version::{SpdkVersion, VersionInfo, apply_gates, needs_version};
+
+/// The socket spdk_tgt listens on unless started with `-r`.
+pub const DEFAULT_SOCKET: &str = "/var/tmp/spdk.sock";
+
+/// Settings of a [`SpdkClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Timeout of a call that gives none (covers connecting, sending and the answer).
+    pub default_timeout: Duration,
+    /// Upper bound for opening a connection.
+    pub connect_timeout: Duration,
+    /// How often [`SpdkClient::wait_ready`] polls.
+    pub ready_poll_interval: Duration,
+    /// Largest answer accepted; a larger one breaks the connection.
+    pub max_response_bytes: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            default_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            ready_poll_interval: Duration::from_millis(50),
+            max_response_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
+
+/// A typed async client of one spdk_tgt. Cheap to clone: clones share the connection.
+///
+/// Calls may run concurrently; they are pipelined on one connection and their answers are
+/// matched by id. Ids are increasing `u64`s, never reused, never null.
+#[derive(Clone)]
+pub struct SpdkClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SpdkClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpdkClient")
+            .field("socket", &self.inner.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    socket: PathBuf,
+    config: ClientConfig,
+    next_id: AtomicU64,
+    connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    /// Bumped for every new connection.
+    generation: AtomicU64,
+    /// The version seen on connection `generation`.
+    version: Mutex<Option<(u64, SpdkVersion)>>,
+}
+
+/// How a call may be resent after the connection was lost once it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Pure read: resend once.
+    Once,
+    /// Write or unknown: never.
+    Never,
+}
+
+impl SpdkClient {
+    /// A client for the socket at `socket`; connects on first use.
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Self::with_config(socket, ClientConfig::default())
+    }
+
+    /// A client with explicit settings; connects on first use.
+    pub fn with_config(socket: impl Into<PathBuf>, config: ClientConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                socket: socket.into(),
+                config,
+                next_id: AtomicU64::new(1),
+                connection: tokio::sync::Mutex::new(None),
+                generation: AtomicU64::new(0),
+                version: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// A client connected now (fails with [`Error::SocketMissing`] / [`Error::Connect`]).
+    pub async fn connect(socket: impl Into<PathBuf>) -> Result<Self> {
+        let client = Self::new(socket);
+        client.connection().await?;
+        Ok(client)
+    }
+
+    /// The socket path.
+    pub fn socket(&self) -> &Path {
+        &self.inner.socket
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Raw call with the default timeout. `params` must be absent, null or a JSON object.
+    /// A raw call is never resent after it was written (see the module docs).
+    pub async fn call(&self, method: &str, params: Option<Value>) -> Result<Value> {
+        self.call_with_timeout(method, params, self.inner.config.default_timeout)
+            .await
+    }
+
+    /// Raw call with its own timeout.
+    pub async fn call_with_timeout(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value> {
+        let params = params_object(method, params).map_err(|e| Error::Encode {
+            method: method.to_owned(),
+            detail: e.to_string(),
+        })?;
+        self.call_map(method, params, timeout, Resend::Never).await
+    }
+
+    /// Typed call with the default timeout (plus the request's own server-side wait).
+    pub async fn request<R: RpcRequest>(&self, request: &R) -> Result<R::Response> {
+        let timeout = self.inner.config.default_timeout + request.server_wait().unwrap_or_default();
+        self.request_with_timeout(request, timeout).await
+    }
+
+    /// Typed call with its own timeout.
+    pub async fn request_with_timeout<R: RpcRequest>(
+        &self,
+        request: &R,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let mut params = request_params(request)?;
+        if let Some(map) = params.as_mut().filter(|m| needs_version(R::METHOD, m)) {
+            let version = self.version().await?;
+            apply_gates(R::METHOD, map, &version).map_err(|gate| {
+                Error::Unsupported(Box::new(UnsupportedParam {
+                    socket: self.inner.socket.clone(),
+                    method: R::METHOD.to_owned(),
+                    param: gate.param.to_owned(),
+                    required: gate.since.clone(),
+                    connected: version.clone(),
+                }))
+            })?;
+        }
+        let resend = if R::IDEMPOTENT {
+            Resend::Once
+        } else {
+            Resend::Never
+        };
+        let result = self.call_map(R::METHOD, params, timeout, resend).await?;
+        serde_json::from_value(result).map_err(|source| Error::Decode {
+            socket: self.inner.socket.clone(),
+            method: R::METHOD.to_owned(),
+            source,
+        })
+    }
+
+    /// Typed call of a method answering `true` on success; `false` becomes
+    /// [`Error::Refused`].
+    pub async fn request_ack<R: RpcRequest<Response = bool>>(&self, request: &R) -> Result<()> {
+        if self.request(request).await? {
+            return Ok(());
+        }
+        let object = request_params(request)
+            .ok()
+            .flatten()
+            .and_then(|p| object_of(Some(&p)));
+        Err(Error::Refused {
+            socket: self.inner.socket.clone(),
+            method: R::METHOD.to_owned(),
+            object,
+        })
+    }
+
+    /// The version of the connected spdk_tgt, asked once per connection.
+    pub async fn version(&self) -> Result<SpdkVersion> {
+        let generation = self.inner.generation.load(Ordering::SeqCst);
+        if let Some((seen, version)) = self.cached_version()
+            && seen == generation
+            && generation != 0
+        {
+            return Ok(version);
+        }
+        self.fetch_version(self.inner.config.default_timeout).await
+    }
+
+    /// The version last seen, if any (possibly from a previous connection).
+    pub fn cached_version(&self) -> Option<(u64, SpdkVersion)> {
+        self.lock_version().clone()
+    }
+
+    /// Waits until spdk_tgt answers: polls for the socket, then `spdk_get_version`, then
+    /// waits for `framework_wait_init`, all within `timeout`. For use right after starting
+    /// spdk_tgt (first answer after ~0.5 s). An error answer is returned at once; transport
+    /// failures are retried until the deadline, then reported as [`Error::NotReady`] with the
+    /// last failure.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<SpdkVersion> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let poll = self.inner.config.ready_poll_interval;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt = if self.inner.socket.exists() {
+                self.fetch_version(remaining.min(Duration::from_secs(1)).max(poll))
+                    .await
+            } else {
+                Err(Error::SocketMissing {
+                    socket: self.inner.socket.clone(),
+                })
+            };
+            match attempt {
+                Ok(version) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    self.request_with_timeout(&FrameworkWaitInit, remaining.max(poll))
+                        .await?;
+                    return Ok(version);
+                }
+                Err(e @ Error::Rpc(_)) => return Err(e),
+                Err(last) => {
+                    if Instant::now() + poll >= deadline {
+                        return Err(Error::NotReady {
+                            socket: self.inner.socket.clone(),
+                            waited: started.elapsed(),
+                            last: Box::new(last),
+                        });
+                    }
+                    tokio::time::sleep(poll).await;
+                }
+            }
+        }
+    }
+
+    /// Asks `spdk_get_version` (not through [`Self::request`], which may need the version).
+    async fn fetch_version(&self, timeout: Duration) -> Result<SpdkVersion> {
+        let result = self
+            .call_map(SpdkGetVersion::METHOD, None, timeout, Resend::Once)
+            .await?;
+        let info: VersionInfo = serde_json::from_value(result).map_err(|source| Error::Decode {
+            socket: self.inner.socket.clone(),
+            method: SpdkGetVersion::METHOD.to_owned(),
+            source,
+        })?;
+        let version = info.parsed().ok_or_else(|| Error::InvalidResponse {
+            socket: self.inner.socket.clone(),
+            method: SpdkGetVersion::METHOD.to_owned(),
+            detail: format!("unparseable version {:?}", info.version),
+        })?;
+        let generation = self.inner.generation.load(Ordering::SeqCst);
+        *self.lock_version() = Some((generation, version.clone()));
+        Ok(version)
+    }
+
+    fn lock_version(&self) -> std::sync::MutexGuard<'_, Option<(u64, SpdkVersion)>> {
+        self.inner
+            .version
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current connection, or a new one if there is none or it broke.
+    async fn connection(&self) -> Result<Arc<Connection>> {
+        let mut slot = self.inner.connection.lock().await;
+        if let Some(conn) = slot.as_ref().filter(|c| !c.is_broken()) {
+            return Ok(Arc::clone(conn));
+        }
+        // Drop the broken one first so its socket closes.
+        *slot = None;
+        let conn = Arc::new(
+            Connection::open(
+                &self.inner.socket,
+                self.inner.config.connect_timeout,
+                self.inner.config.max_response_bytes,
+            )
+            .await?,
+        );
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        *slot = Some(Arc::clone(&conn));
+        Ok(conn)
+    }
+
+    async fn call_map(
+        &self,
+        method: &str,
+        params: Option<Map<String, Value>>,
+        timeout: Duration,
+        resend: Resend,
+    ) -> Result<Value> {
+        let object = object_of(params.as_ref());
+        let attempt = self.call_attempts(method, params.as_ref(), resend);
+        let outcome = match tokio::time::timeout(timeout, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    socket: self.inner.socket.clone(),
+                    method: method.to_owned(),
+                    timeout,
+                });
+            }
+        };
+        match outcome? {
+            Ok(value) => Ok(value),
+            Err((code, message)) => Err(RpcError::new(method, object, code, message).into()),
+        }
+    }
+
+    /// Sends the request, resending as the module docs describe; at most two attempts.
+    async fn call_attempts(
+        &self,
+        method: &str,
+        params: Option<&Map<String, Value>>,
+        resend: Resend,
+    ) -> Result<Result<Value, (i64, String)>> {
+        let mut attempts_left = 2;
+        loop {
+            attempts_left -= 1;
+            let conn = self.connection().await?;
+            let id = self.inner.next_id.fetch_add(1, Ordering::SeqCst);
+            let bytes = encode_request(id, method, params);
+            let (sent, reason) = match conn.send(id, bytes).await {
+                Err(not_sent) => (false, not_sent.0),
+                Ok(mut pending) => match pending.answer().await {
+                    Ok(response) => return Ok(response.outcome),
+                    Err(reason) => (true, reason),
+                },
+            };
+            let may_resend = !sent || resend == Resend::Once;
+            if let Broken::Corrupt(detail) = &reason
+                && sent
+            {
+                return Err(Error::InvalidResponse {
+                    socket: self.inner.socket.clone(),
+                    method: method.to_owned(),
+                    detail: detail.clone(),
+                });
+            }
+            if !may_resend || attempts_left == 0 {
+                return Err(Error::ConnectionLost {
+                    socket: self.inner.socket.clone(),
+                    method: method.to_owned(),
+                    sent,
+                });
+            }
+            tracing::debug!(method, sent, ?reason, "connection lost, sending again");
+        }
+    }
+}
+
+/// The params object of a typed request; `None` when it has no field set (spdk_tgt refuses
+/// even `{}` for methods without params).
+fn request_params<R: RpcRequest>(request: &R) -> Result<Option<Map<String, Value>>> {
+    let value = serde_json::to_value(request).map_err(|e| Error::Encode {
+        method: R::METHOD.to_owned(),
+        detail: e.to_string(),
+    })?;
+    let params = params_object(R::METHOD, Some(value)).map_err(|e| Error::Encode {
+        method: R::METHOD.to_owned(),
+        detail: e.to_string(),
+    })?;
+    Ok(params.filter(|m| !m.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::bdev::{BdevAioCreate, BdevGetBdevs};
+    use crate::types::lvol::{BdevLvolCreate, BdevLvolGetLvstores, LvsRef};
+    use crate::types::raid::BdevRaidGetBdevs;
+    use serde_json::json;
+
+    #[test]
+    fn empty_requests_send_no_params() {
+        assert_eq!(request_params(&SpdkGetVersion).unwrap(), None);
+        assert_eq!(request_params(&BdevGetBdevs::all()).unwrap(), None);
+        assert_eq!(
+            request_params(&BdevLvolGetLvstores::default()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn requests_send_only_set_keys() {
+        let p = request_params(&BdevAioCreate::new("aio0", "/dev/loop0")).unwrap();
+        assert_eq!(
+            Value::Object(p.unwrap()),
+            json!({"name": "aio0", "filename": "/dev/loop0"})
+        );
+        let p = request_params(&BdevLvolCreate::new(LvsRef::Name("lvs0".into()), "t", 8).thin())
+            .unwrap();
+        assert_eq!(
+            Value::Object(p.unwrap()),
+            json!({"lvol_name": "t", "size_in_mib": 8, "lvs_name": "lvs0", "thin_provision": true})
+        );
+        let p = request_params(&BdevRaidGetBdevs::default()).unwrap();
+        assert_eq!(Value::Object(p.unwrap()), json!({"category": "all"}));
+    }
+}
