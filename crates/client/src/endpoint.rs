@@ -1,0 +1,211 @@
+//! Executor endpoints as users write them.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Where an executor listens by default.
+pub const DEFAULT_EXECUTOR_SOCKET: &str = "/run/v2engine/executor.sock";
+
+/// Why an endpoint string is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// No `scheme://`.
+    #[error("endpoint {0:?} has no scheme; use unix:///path or ssh://user@host[:port][/socket]")]
+    NoScheme(String),
+    /// A scheme we do not speak.
+    #[error("endpoint {endpoint:?}: unsupported scheme {scheme:?}; use unix or ssh")]
+    Scheme {
+        /// The endpoint as given.
+        endpoint: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// Malformed parts.
+    #[error("endpoint {endpoint:?}: {reason}")]
+    Malformed {
+        /// The endpoint as given.
+        endpoint: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// An executor endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// The executor's Unix socket on this machine: `unix:///run/v2engine/executor.sock`.
+    Unix(PathBuf),
+    /// An SSH server on the executor's host; the executor socket is reached by
+    /// streamlocal forwarding: `ssh://root@10.0.0.1:22/run/v2engine/executor.sock`.
+    Ssh {
+        /// Login user (default `root`).
+        user: String,
+        /// Host name or address (IPv6 in brackets in the URL).
+        host: String,
+        /// Port (default 22).
+        port: u16,
+        /// Executor socket path on that host (default [`DEFAULT_EXECUTOR_SOCKET`]).
+        socket: PathBuf,
+    },
+}
+
+impl FromStr for Endpoint {
+    type Err = EndpointError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let malformed = |reason: &str| EndpointError::Malformed {
+            endpoint: s.to_string(),
+            reason: reason.to_string(),
+        };
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| EndpointError::NoScheme(s.to_string()))?;
+        match scheme {
+            "unix" => {
+                if !rest.starts_with('/') {
+                    return Err(malformed("a unix endpoint needs an absolute socket path"));
+                }
+                Ok(Endpoint::Unix(PathBuf::from(rest)))
+            }
+            "ssh" => {
+                let (authority, path) = match rest.find('/') {
+                    Some(i) => (&rest[..i], &rest[i..]),
+                    None => (rest, ""),
+                };
+                let (user, hostport) = match authority.rsplit_once('@') {
+                    Some((u, h)) => (u, h),
+                    None => ("root", authority),
+                };
+                if user.is_empty() || user.contains(':') {
+                    return Err(malformed(
+                        "the user must be a plain name (no password in the URL)",
+                    ));
+                }
+                let (host, port) = split_host_port(hostport).map_err(|r| malformed(&r))?;
+                if host.is_empty() {
+                    return Err(malformed("the host is empty"));
+                }
+                let socket = if path.is_empty() || path == "/" {
+                    PathBuf::from(DEFAULT_EXECUTOR_SOCKET)
+                } else {
+                    PathBuf::from(path)
+                };
+                Ok(Endpoint::Ssh {
+                    user: user.to_string(),
+                    host,
+                    port,
+                    socket,
+                })
+            }
+            other => Err(EndpointError::Scheme {
+                endpoint: s.to_string(),
+                scheme: other.to_string(),
+            }),
+        }
+    }
+}
+
+fn split_host_port(s: &str) -> Result<(String, u16), String> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or("unclosed '[' in an IPv6 address")?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("port {p:?} is not a number from 1 to 65535"))?,
+            None if after.is_empty() => 22,
+            None => return Err(format!("unexpected {after:?} after the IPv6 address")),
+        };
+        return Ok((host.to_string(), port));
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => {
+            let port: u16 = p
+                .parse()
+                .map_err(|_| format!("port {p:?} is not a number from 1 to 65535"))?;
+            if port == 0 {
+                return Err("port 0 is not a port".into());
+            }
+            Ok((h.to_string(), port))
+        }
+        None => Ok((s.to_string(), 22)),
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
+            Endpoint::Ssh {
+                user,
+                host,
+                port,
+                socket,
+            } => {
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host.clone()
+                };
+                write!(f, "ssh://{user}@{host}:{port}{}", socket.display())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_unix() {
+        assert_eq!(
+            "unix:///run/x.sock".parse::<Endpoint>().unwrap(),
+            Endpoint::Unix("/run/x.sock".into())
+        );
+        assert!("unix://relative".parse::<Endpoint>().is_err());
+    }
+
+    #[test]
+    fn parses_ssh_with_defaults() {
+        let e: Endpoint = "ssh://10.0.0.1".parse().unwrap();
+        assert_eq!(
+            e,
+            Endpoint::Ssh {
+                user: "root".into(),
+                host: "10.0.0.1".into(),
+                port: 22,
+                socket: DEFAULT_EXECUTOR_SOCKET.into()
+            }
+        );
+        let e: Endpoint = "ssh://admin@[::1]:2222/var/run/e.sock".parse().unwrap();
+        assert_eq!(
+            e,
+            Endpoint::Ssh {
+                user: "admin".into(),
+                host: "::1".into(),
+                port: 2222,
+                socket: "/var/run/e.sock".into()
+            }
+        );
+        assert_eq!(e.to_string(), "ssh://admin@[::1]:2222/var/run/e.sock");
+    }
+
+    #[test]
+    fn refuses_bad_endpoints() {
+        assert!(matches!(
+            "10.0.0.1".parse::<Endpoint>(),
+            Err(EndpointError::NoScheme(_))
+        ));
+        assert!(matches!(
+            "http://x".parse::<Endpoint>(),
+            Err(EndpointError::Scheme { .. })
+        ));
+        assert!("ssh://u:pw@h".parse::<Endpoint>().is_err());
+        assert!("ssh://h:99999".parse::<Endpoint>().is_err());
+        assert!("ssh://h:0".parse::<Endpoint>().is_err());
+        assert!("ssh://@h".parse::<Endpoint>().is_err());
+    }
+}

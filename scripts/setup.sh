@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what v2engine's demo and tests need on a fresh Debian machine of this kind:
+# Debian packages (sshd, iproute2, util-linux, e2fsprogs, nvme-cli), and a Python venv at
+# .venv with ansible-core and SPDK's own JSON-RPC client. Idempotent and quiet when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: must run as root (network namespaces, loop devices, hugepages, apt)" >&2
+    exit 1
+  fi
+}
+
+apt_packages=(openssh-server openssh-client iproute2 util-linux e2fsprogs fdisk procps python3-venv)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  need_root
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+mkdir -p /run/sshd
+
+if ! command -v terraform >/dev/null 2>&1; then
+  echo "setup: terraform is not installed (expected at /usr/local/bin/terraform); the acceptance tests need the real binary" >&2
+  exit 1
+fi
+
+VENV="${V2ENGINE_VENV:-$PWD/.venv}"
+if [ ! -x "$VENV/bin/ansible-playbook" ] || [ ! -x "$VENV/bin/spdk-rpc" ]; then
+  echo "setup: creating Python venv $VENV (ansible-core, spdk==25.5)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.17,<2.19' 'spdk==25.5'
+fi
+echo "setup: ready (venv $VENV)"
