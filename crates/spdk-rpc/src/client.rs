@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use crate::connection::{Broken, Connection};
 use crate::error::{Error, Result, RpcError, UnsupportedParam};
 use crate::framing::DEFAULT_MAX_VALUE_BYTES;
-use crate::protocol::{encode_request, object_of, params_object};
+use crate::protocol::{object_of, params_object};
 use crate::request::RpcRequest;
 use crate::types::system::{FrameworkWaitInit, SpdkGetVersion};
 use crate::version::{SpdkVersion, VersionInfo, apply_gates, needs_version};
@@ -355,9 +355,7 @@ impl SpdkClient {
         loop {
             attempts_left -= 1;
             let conn = self.connection().await?;
-            let id = self.inner.next_id.fetch_add(1, Ordering::SeqCst);
-            let bytes = encode_request(id, method, params);
-            let (sent, reason) = match conn.send(id, bytes).await {
+            let (sent, reason) = match conn.send(&self.inner.next_id, method, params).await {
                 Err(not_sent) => (false, not_sent.0),
                 Ok(mut pending) => match pending.answer().await {
                     Ok(response) => return Ok(response.outcome),

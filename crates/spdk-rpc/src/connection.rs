@@ -11,9 +11,11 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -22,7 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::framing::Decoder;
-use crate::protocol::{Response, decode_response};
+use crate::protocol::{Response, decode_response, encode_request};
 
 /// Why a connection stopped working.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,31 +157,38 @@ impl Connection {
         self.shared.broken().is_some()
     }
 
-    /// Registers `id` and writes `bytes`. On success the request is in the socket and the
-    /// returned [`Pending`] yields its answer.
-    pub(crate) async fn send(&self, id: u64, bytes: Vec<u8>) -> Result<Pending, NotSent> {
+    /// Takes the next id from `ids`, registers it and writes the request. Ids are taken and
+    /// requests queued under one lock, so they reach the socket in increasing id order. On
+    /// success the request is in the socket and the returned [`Pending`] yields its answer.
+    pub(crate) async fn send(
+        &self,
+        ids: &AtomicU64,
+        method: &str,
+        params: Option<&Map<String, Value>>,
+    ) -> Result<Pending, NotSent> {
         let (answer_tx, answer_rx) = oneshot::channel();
-        {
+        let (written_tx, written_rx) = oneshot::channel();
+        let pending = {
             let mut state = self.shared.lock();
             if let Some(reason) = &state.broken {
                 return Err(NotSent(reason.clone()));
             }
+            let id = ids.fetch_add(1, Ordering::SeqCst);
+            let job = WriteJob {
+                bytes: encode_request(id, method, params),
+                written: written_tx,
+            };
+            if self.jobs.send(job).is_err() {
+                return Err(NotSent(Broken::Closed("writer stopped".into())));
+            }
             state.waiting.insert(id, answer_tx);
-        }
-        // From here on the guard unregisters `id` if the caller goes away.
-        let pending = Pending {
-            id,
-            shared: Arc::clone(&self.shared),
-            answer: answer_rx,
+            // From here on the guard unregisters `id` if the caller goes away.
+            Pending {
+                id,
+                shared: Arc::clone(&self.shared),
+                answer: answer_rx,
+            }
         };
-        let (written_tx, written_rx) = oneshot::channel();
-        let job = WriteJob {
-            bytes,
-            written: written_tx,
-        };
-        if self.jobs.send(job).is_err() {
-            return Err(NotSent(Broken::Closed("writer stopped".into())));
-        }
         match written_rx.await {
             Ok(Ok(())) => Ok(pending),
             Ok(Err(e)) => Err(NotSent(Broken::Closed(e.to_string()))),
