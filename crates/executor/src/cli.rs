@@ -1,0 +1,210 @@
+//! The command line: `serve`, `sim-init`, `sim-reboot`.
+//!
+//! Logs go to stderr (filter from `V2ENGINE_LOG`, default `info`); nothing is printed to
+//! stdout. `serve` runs on a single-threaded tokio runtime (host work runs in a few
+//! blocking threads) to keep the daemon small and idle at zero CPU.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use model::validate::check_module_name;
+
+use crate::daemon::{Executor, ExecutorError};
+use crate::engine::NoEngine;
+use crate::host::linux::LinuxHost;
+use crate::host::sim::{self, SimHost, SimState};
+use crate::host::{HostError, HostOs};
+use crate::server::{self, ServerError};
+
+/// `v2engine-executor`: the v2engine host daemon.
+#[derive(Debug, Parser)]
+#[command(name = "v2engine-executor", version, about = "v2engine host daemon")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gRPC API on a Unix socket (reconciles once at start).
+    Serve(ServeArgs),
+    /// Write a fresh simulated host state.
+    SimInit(SimInitArgs),
+    /// Apply a simulated reboot to a stopped node.
+    SimReboot(SimRebootArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// This node's name.
+    #[arg(long)]
+    node: String,
+    /// The Unix socket to serve on (created 0600).
+    #[arg(long, default_value = "/run/v2engine/executor.sock")]
+    socket: PathBuf,
+    /// Where records and the hugepage baseline live.
+    #[arg(long, default_value = "/var/lib/v2engine")]
+    state_dir: PathBuf,
+    /// Prefix of every host path (/proc, /sys, /etc, /oem, /lib/modules, ...).
+    #[arg(long, default_value = "/")]
+    host_root: PathBuf,
+    /// Use the simulated host with this state file (boot files still go under --host-root).
+    #[arg(long, value_name = "STATE_FILE")]
+    sim_host: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SimInitArgs {
+    /// The state file to write.
+    #[arg(long, value_name = "STATE_FILE")]
+    sim_host: PathBuf,
+    /// Total memory of the simulated host.
+    #[arg(long, default_value_t = 8192)]
+    memory_mib: u64,
+    /// Start with fragmented memory (only a few 2 MiB pages allocatable until a reboot).
+    #[arg(long)]
+    fragmented: bool,
+    /// Kernel modules available to modprobe.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "vfio_pci,uio_pci_generic,nvme_tcp"
+    )]
+    modules: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct SimRebootArgs {
+    /// The state file.
+    #[arg(long, value_name = "STATE_FILE")]
+    sim_host: PathBuf,
+    /// The root whose boot files the boot applies.
+    #[arg(long)]
+    host_root: PathBuf,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// An argument is invalid.
+    #[error("{arg}: {reason}")]
+    BadArg {
+        /// The argument.
+        arg: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The executor failed.
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    /// The server failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The (simulated) host failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The async runtime could not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Parses the command line, runs the command, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("V2ENGINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
+        .init();
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(a) => serve(a),
+        Command::SimInit(a) => sim_init(a),
+        Command::SimReboot(a) => sim_reboot(a),
+    }
+}
+
+fn serve(a: ServeArgs) -> Result<(), CliError> {
+    let (host, _lock): (Box<dyn HostOs>, _) = match &a.sim_host {
+        Some(state) => {
+            let lock = sim::lock_state(state)?;
+            let host = SimHost::new(state, &a.host_root);
+            host.load()?;
+            (Box::new(host), Some(lock))
+        }
+        None => (Box::new(LinuxHost::new(&a.host_root)), None),
+    };
+    let exec = Arc::new(Executor::open(
+        &a.node,
+        &a.state_dir,
+        host,
+        Box::new(NoEngine),
+    )?);
+    // A failed reconcile is in the status (and the log); the API still serves it.
+    let _ = exec.reconcile();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+        .map_err(CliError::Runtime)?;
+    rt.block_on(async {
+        let listener = server::bind(&a.socket)?;
+        let stop = server::shutdown_signal()?;
+        tracing::info!(node = %a.node, socket = %a.socket.display(), "serving");
+        server::serve(exec, listener, &a.socket, stop).await
+    })?;
+    Ok(())
+}
+
+fn sim_init(a: SimInitArgs) -> Result<(), CliError> {
+    let modules: Vec<String> = a.modules.into_iter().filter(|m| !m.is_empty()).collect();
+    for m in &modules {
+        check_module_name(m).map_err(|reason| CliError::BadArg {
+            arg: "--modules",
+            reason,
+        })?;
+    }
+    if a.memory_mib < 64 {
+        return Err(CliError::BadArg {
+            arg: "--memory-mib",
+            reason: format!("{} MiB is too small for a host (at least 64)", a.memory_mib),
+        });
+    }
+    let _lock = sim::lock_state(&a.sim_host)?;
+    let host = SimHost::new(&a.sim_host, "/");
+    host.save(&SimState::new(a.memory_mib, a.fragmented, modules))?;
+    tracing::info!(state = %a.sim_host.display(), memory_mib = a.memory_mib,
+        fragmented = a.fragmented, "simulated host initialised");
+    Ok(())
+}
+
+fn sim_reboot(a: SimRebootArgs) -> Result<(), CliError> {
+    let _lock = sim::lock_state(&a.sim_host)?;
+    let host = SimHost::new(&a.sim_host, &a.host_root);
+    let (state, warnings) = host.reboot()?;
+    for w in warnings {
+        tracing::warn!(state = %a.sim_host.display(), "{w}");
+    }
+    tracing::info!(state = %a.sim_host.display(), boots = state.boots,
+        nr_hugepages = state.nr_hugepages, modules = ?state.loaded_modules, "simulated reboot done");
+    Ok(())
+}

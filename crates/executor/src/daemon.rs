@@ -1,0 +1,561 @@
+//! The executor of one node: records, facts, predict and reconcile over a [`HostOs`].
+//!
+//! Everything here is synchronous; the gRPC service runs it in blocking tasks. Reconciles
+//! are serialized by a mutex. Errors carry the node, record, module or file they concern;
+//! the service turns them into gRPC statuses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use model::setting::SETTING_ID;
+use model::validate::check_object_name;
+use model::{
+    DataEngineSetting, NodeConfig, NodeV2, Record, RecordKey, RecordKind, ValidationErrors,
+    effective_config,
+};
+
+use crate::baseline::{self, BaselineError};
+use crate::boot::{self, Backend};
+use crate::engine::{Engine, EngineError, HostReadiness};
+use crate::host::{HostError, HostOs, HugepageInfo, MemoryInfo, ModuleState, TOOLS, ToolFact};
+use crate::plan::{self, EngineState, HostView, Plan};
+use crate::records::{IncomingRecord, PutOutcome, RecordStore, RecordsError, validate_batch};
+
+/// The executor's version, reported in the facts.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why an executor operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The node name given at start is unusable.
+    #[error("node name {node:?}: {reason}")]
+    BadNodeName {
+        /// The name.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+    /// Incoming records are invalid, or the store failed.
+    #[error(transparent)]
+    Records(#[from] RecordsError),
+    /// A host operation failed.
+    #[error("node {node}: {source}")]
+    Host {
+        /// The node.
+        node: String,
+        /// The cause.
+        source: HostError,
+    },
+    /// The stored records give no valid configuration.
+    #[error("node {node}: the stored records give an invalid configuration: {errors}")]
+    Config {
+        /// The node.
+        node: String,
+        /// The problems, with attribute paths.
+        errors: ValidationErrors,
+    },
+    /// Reconcile refused to change anything (missing module, modprobe, memory).
+    #[error("{}", problems.join("; "))]
+    Refused {
+        /// Each problem names the node and the object.
+        problems: Vec<String>,
+    },
+    /// The baseline file failed.
+    #[error("node {node}: {source}")]
+    Baseline {
+        /// The node.
+        node: String,
+        /// The cause.
+        source: BaselineError,
+    },
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl ExecutorError {
+    /// True when the caller's input was refused (as opposed to a host failure).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Self::Records(RecordsError::Invalid { .. }))
+    }
+}
+
+/// Facts about the host, read fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// This node.
+    pub node: String,
+    /// Host name.
+    pub hostname: String,
+    /// `uname -r`.
+    pub kernel_release: String,
+    /// True for SimHost.
+    pub simulated: bool,
+    /// Memory.
+    pub memory: MemoryInfo,
+    /// Online CPUs.
+    pub cpu_count: u32,
+    /// The 2 MiB pool.
+    pub hugepages: HugepageInfo,
+    /// The configured (or default) modules.
+    pub modules: Vec<(String, ModuleState)>,
+    /// modprobe, nvme, mdadm.
+    pub tools: Vec<ToolFact>,
+    /// What `auto` resolves to here.
+    pub boot_persistence_auto: Backend,
+    /// [`VERSION`].
+    pub executor_version: String,
+}
+
+/// The node's status after the last reconcile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// This node.
+    pub node: String,
+    /// The effective configuration, when the records give one.
+    pub config: Option<NodeConfig>,
+    /// disabled | preparing | waiting_for_reboot | ready | failed (or the engine's).
+    pub engine_state: String,
+    /// Whether a reboot is needed.
+    pub reboot_required: bool,
+    /// Why.
+    pub reboot_reasons: Vec<String>,
+    /// Pages wanted (0 when disabled).
+    pub hugepages_target: u64,
+    /// Pages in the pool after reconcile (0 when disabled).
+    pub hugepages_allocated: u64,
+    /// Configured modules that are loaded or built in.
+    pub modules_loaded: Vec<String>,
+    /// The backend in effect.
+    pub boot_persistence: String,
+    /// Owned boot files that exist.
+    pub boot_files: Vec<String>,
+    /// Empty when the last reconcile succeeded.
+    pub last_error: String,
+    /// Revision of the setting record applied (0 = none).
+    pub setting_revision: u64,
+    /// Revision of this node's node_v2 record applied (0 = none).
+    pub override_revision: u64,
+    /// The running engine's version.
+    pub spdk_version: String,
+    /// Engine restarts.
+    pub engine_restarts: u32,
+}
+
+/// What reconcile would do with overlay records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prediction {
+    /// The effective configuration with the overlay.
+    pub config: NodeConfig,
+    /// The plan.
+    pub plan: Plan,
+    /// State of each configured module now.
+    pub modules: Vec<(String, ModuleState)>,
+}
+
+/// One node's executor.
+#[derive(Debug)]
+pub struct Executor {
+    node: String,
+    state_dir: PathBuf,
+    host: Box<dyn HostOs>,
+    engine: Box<dyn Engine>,
+    store: Mutex<RecordStore>,
+    status: Mutex<NodeStatus>,
+    reconcile_lock: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Revisions of the records a configuration came from.
+type Revisions = (u64, u64);
+
+impl Executor {
+    /// Opens the executor of `node`: loads the records of `state_dir` (creating it).
+    /// Record files that cannot be loaded are logged and skipped.
+    pub fn open(
+        node: &str,
+        state_dir: &Path,
+        host: Box<dyn HostOs>,
+        engine: Box<dyn Engine>,
+    ) -> Result<Self, ExecutorError> {
+        check_object_name(node).map_err(|reason| ExecutorError::BadNodeName {
+            node: node.to_string(),
+            reason,
+        })?;
+        let (store, problems) = RecordStore::open(state_dir)?;
+        for p in problems {
+            tracing::error!(node, "{p}");
+        }
+        let status = NodeStatus {
+            node: node.to_string(),
+            engine_state: EngineState::Preparing.as_str().into(),
+            ..Default::default()
+        };
+        Ok(Self {
+            node: node.to_string(),
+            state_dir: state_dir.to_path_buf(),
+            host,
+            engine,
+            store: Mutex::new(store),
+            status: Mutex::new(status),
+            reconcile_lock: Mutex::new(()),
+        })
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The host.
+    pub fn host(&self) -> &dyn HostOs {
+        self.host.as_ref()
+    }
+
+    fn host_err(&self, source: HostError) -> ExecutorError {
+        ExecutorError::Host {
+            node: self.node.clone(),
+            source,
+        }
+    }
+
+    fn baseline_err(&self, source: BaselineError) -> ExecutorError {
+        ExecutorError::Baseline {
+            node: self.node.clone(),
+            source,
+        }
+    }
+
+    /// Derives this node's configuration from a set of records.
+    fn config_from(
+        &self,
+        records: &BTreeMap<RecordKey, Record>,
+    ) -> Result<(NodeConfig, Revisions), ExecutorError> {
+        let live = |kind, name: &str| {
+            records
+                .get(&RecordKey::new(kind, name))
+                .filter(|r| !r.deleted)
+        };
+        let cfg_err = |path: &str, e: serde_json::Error| {
+            let mut errors = ValidationErrors::default();
+            errors.push(path, e.to_string());
+            ExecutorError::Config {
+                node: self.node.clone(),
+                errors,
+            }
+        };
+        let setting_rec = live(RecordKind::DataEngineSetting, SETTING_ID);
+        let over_rec = live(RecordKind::NodeV2, &self.node);
+        let setting: Option<DataEngineSetting> = setting_rec
+            .map(|r| serde_json::from_value(r.spec.clone()))
+            .transpose()
+            .map_err(|e| cfg_err("data_engine_setting", e))?;
+        let over: Option<NodeV2> = over_rec
+            .map(|r| serde_json::from_value(r.spec.clone()))
+            .transpose()
+            .map_err(|e| cfg_err("node_v2", e))?;
+        let cfg =
+            effective_config(&self.node, setting.as_ref(), over.as_ref()).map_err(|errors| {
+                ExecutorError::Config {
+                    node: self.node.clone(),
+                    errors,
+                }
+            })?;
+        Ok((
+            cfg,
+            (
+                setting_rec.map_or(0, |r| r.revision),
+                over_rec.map_or(0, |r| r.revision),
+            ),
+        ))
+    }
+
+    fn stored_config(&self) -> Result<(NodeConfig, Revisions), ExecutorError> {
+        let records = lock(&self.store).overlaid(&[]);
+        self.config_from(&records)
+    }
+
+    /// Reads what a plan needs, changing nothing.
+    fn view(&self, cfg: &NodeConfig) -> Result<HostView, ExecutorError> {
+        let h = self.host.as_ref();
+        let memory = h.memory().map_err(|e| self.host_err(e))?;
+        let pages = h.hugepages().map_err(|e| self.host_err(e))?;
+        let modules = h
+            .module_states(&cfg.kernel_modules)
+            .map_err(|e| self.host_err(e))?;
+        let mut boot_files = BTreeMap::new();
+        for p in boot::OWNED_FILES {
+            boot_files.insert(p, h.read_file(p).map_err(|e| self.host_err(e))?);
+        }
+        Ok(HostView {
+            memory_total_bytes: memory.total_bytes,
+            nr_hugepages: pages.total,
+            allocatable_now: pages.allocatable_now,
+            modules,
+            modprobe: h.find_tool("modprobe").is_some(),
+            oem_exists: h.dir_exists(boot::OEM_DIR),
+            boot_files,
+            baseline: baseline::load(&self.state_dir).map_err(|e| self.baseline_err(e))?,
+        })
+    }
+
+    /// Facts about the host, read fresh.
+    pub fn facts(&self) -> Result<Facts, ExecutorError> {
+        let h = self.host.as_ref();
+        let modules = match self.stored_config() {
+            Ok((cfg, _)) => cfg.kernel_modules,
+            Err(_) => model::setting::default_kernel_modules(),
+        };
+        let e = |e| self.host_err(e);
+        Ok(Facts {
+            node: self.node.clone(),
+            hostname: h.hostname().map_err(e)?,
+            kernel_release: h.kernel_release().map_err(e)?,
+            simulated: h.simulated(),
+            memory: h.memory().map_err(e)?,
+            cpu_count: h.cpu_count().map_err(e)?,
+            hugepages: h.hugepages().map_err(e)?,
+            modules: h.module_states(&modules).map_err(e)?,
+            tools: TOOLS
+                .iter()
+                .map(|t| ToolFact {
+                    name: (*t).to_string(),
+                    path: h.find_tool(t),
+                })
+                .collect(),
+            boot_persistence_auto: boot::resolve(
+                model::BootPersistence::Auto,
+                h.dir_exists(boot::OEM_DIR),
+            ),
+            executor_version: VERSION.to_string(),
+        })
+    }
+
+    /// The status of the last reconcile.
+    pub fn status(&self) -> NodeStatus {
+        lock(&self.status).clone()
+    }
+
+    /// Stored records, of one kind when given.
+    pub fn list_records(&self, kind: Option<RecordKind>) -> Vec<Record> {
+        lock(&self.store).list(kind)
+    }
+
+    /// Validates the whole batch (records, and that the resulting hugepages fit this
+    /// host's memory), then stores each record whose revision is higher than the stored
+    /// one. A refused batch stores nothing.
+    pub fn put_records(&self, batch: &[IncomingRecord]) -> Result<Vec<PutOutcome>, ExecutorError> {
+        let recs = validate_batch(batch)?;
+        let mut store = lock(&self.store);
+        self.check_memory_for(&store, &recs)?;
+        Ok(store.put(recs)?)
+    }
+
+    fn check_memory_for(&self, store: &RecordStore, recs: &[Record]) -> Result<(), ExecutorError> {
+        let own = RecordKey::new(RecordKind::NodeV2, self.node.clone());
+        let setting = RecordKey::new(RecordKind::DataEngineSetting, SETTING_ID);
+        if !recs.iter().any(|r| r.key == own || r.key == setting) {
+            return Ok(());
+        }
+        let records = store.overlaid(recs);
+        let (cfg, _) = self.config_from(&records)?;
+        if !cfg.enabled {
+            return Ok(());
+        }
+        let memory = self.host.memory().map_err(|e| self.host_err(e))?;
+        if let Err(reason) = plan::check_memory(&self.node, cfg.hugepages, memory.total_bytes) {
+            let from_override = records.get(&own).filter(|r| !r.deleted).is_some_and(|r| {
+                r.spec
+                    .get("hugepage_limit_mib")
+                    .is_some_and(|v| !v.is_null())
+            });
+            let record = if from_override { own } else { setting };
+            return Err(RecordsError::Invalid {
+                record: record.to_string(),
+                reason: format!("hugepage_limit_mib: {reason}"),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// What reconcile would do if `overlay` were stored, changing nothing.
+    pub fn predict(&self, overlay: &[IncomingRecord]) -> Result<Prediction, ExecutorError> {
+        let overlay = validate_batch(overlay)?;
+        let records = lock(&self.store).overlaid(&overlay);
+        let (config, _) = self.config_from(&records)?;
+        let view = self.view(&config)?;
+        let plan = plan::plan(&config, &view);
+        Ok(Prediction {
+            config,
+            plan,
+            modules: view.modules,
+        })
+    }
+
+    /// Makes the host match the records: boot files, then modules, then hugepages (or,
+    /// when disabled: engine stop, boot files removed, hugepages given back). Returns the
+    /// new status; on failure the status says `failed` with the error.
+    pub fn reconcile(&self) -> Result<NodeStatus, ExecutorError> {
+        let _serial = lock(&self.reconcile_lock);
+        match self.reconcile_inner() {
+            Ok(st) => {
+                tracing::info!(node = %self.node, state = %st.engine_state,
+                    allocated = st.hugepages_allocated, target = st.hugepages_target, "reconciled");
+                *lock(&self.status) = st.clone();
+                Ok(st)
+            }
+            Err(e) => {
+                tracing::error!(node = %self.node, "reconcile failed: {e}");
+                let st = self.failed_status(&e);
+                *lock(&self.status) = st;
+                Err(e)
+            }
+        }
+    }
+
+    fn reconcile_inner(&self) -> Result<NodeStatus, ExecutorError> {
+        let (cfg, (setting_revision, override_revision)) = self.stored_config()?;
+        let view = self.view(&cfg)?;
+        let p = plan::plan(&cfg, &view);
+        if !p.errors.is_empty() {
+            return Err(ExecutorError::Refused { problems: p.errors });
+        }
+        let h = self.host.as_ref();
+        let e = |e| self.host_err(e);
+        if !cfg.enabled {
+            self.engine.after_prepare(&cfg, HostReadiness::Disabled)?;
+        }
+        for f in &p.boot.write {
+            tracing::info!(node = %self.node, path = f.path, "writing boot file");
+            h.write_file(f.path, &f.content).map_err(e)?;
+        }
+        for path in &p.boot.remove {
+            tracing::info!(node = %self.node, path, "removing boot file");
+            h.remove_file(path).map_err(e)?;
+        }
+        for m in &p.modules_to_load {
+            tracing::info!(node = %self.node, module = %m, "loading kernel module");
+            h.load_module(m).map_err(e)?;
+        }
+        if let Some(b) = p.record_baseline {
+            baseline::save(&self.state_dir, b).map_err(|e| self.baseline_err(e))?;
+        }
+        let pool = match p.set_hugepages {
+            Some(n) => {
+                tracing::info!(node = %self.node, pages = n, "writing nr_hugepages");
+                h.set_nr_hugepages(n).map_err(e)?
+            }
+            None => view.nr_hugepages,
+        };
+        if p.release_baseline {
+            baseline::clear(&self.state_dir).map_err(|e| self.baseline_err(e))?;
+        }
+        let modules = h.module_states(&cfg.kernel_modules).map_err(e)?;
+        if cfg.enabled
+            && let Some((m, _)) = modules.iter().find(|(_, s)| !s.is_present())
+        {
+            return Err(ExecutorError::Refused {
+                problems: vec![format!(
+                    "node {}: kernel module {m} is still not loaded after modprobe",
+                    self.node
+                )],
+            });
+        }
+        let (state, reasons, allocated) = if cfg.enabled {
+            let reasons = plan::reboot_reasons(p.backend, pool, p.hugepages_target);
+            let state = if reasons.is_empty() {
+                EngineState::Ready
+            } else {
+                EngineState::WaitingForReboot
+            };
+            (state, reasons, pool)
+        } else {
+            (EngineState::Disabled, Vec::new(), 0)
+        };
+        let mut st = NodeStatus {
+            node: self.node.clone(),
+            engine_state: state.as_str().into(),
+            reboot_required: !reasons.is_empty(),
+            reboot_reasons: reasons,
+            hugepages_target: p.hugepages_target,
+            hugepages_allocated: allocated,
+            modules_loaded: present(&modules),
+            boot_persistence: p.backend.as_str().into(),
+            boot_files: self.existing_boot_files()?,
+            last_error: String::new(),
+            setting_revision,
+            override_revision,
+            ..Default::default()
+        };
+        if cfg.enabled {
+            let readiness = match state {
+                EngineState::Ready => HostReadiness::Ready,
+                _ => HostReadiness::WaitingForReboot,
+            };
+            let report = self.engine.after_prepare(&cfg, readiness)?;
+            if let Some(s) = report.state {
+                st.engine_state = s;
+            }
+            st.spdk_version = report.spdk_version;
+            st.engine_restarts = report.restarts;
+        }
+        st.config = Some(cfg);
+        Ok(st)
+    }
+
+    fn existing_boot_files(&self) -> Result<Vec<String>, ExecutorError> {
+        let mut out = Vec::new();
+        for p in boot::OWNED_FILES {
+            if self
+                .host
+                .read_file(p)
+                .map_err(|e| self.host_err(e))?
+                .is_some()
+            {
+                out.push(p.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The status after a failed reconcile: what can still be observed, and the error.
+    fn failed_status(&self, err: &ExecutorError) -> NodeStatus {
+        let mut st = NodeStatus {
+            node: self.node.clone(),
+            engine_state: EngineState::Failed.as_str().into(),
+            last_error: err.to_string(),
+            ..Default::default()
+        };
+        if let Ok((cfg, (s, o))) = self.stored_config() {
+            st.setting_revision = s;
+            st.override_revision = o;
+            st.boot_persistence =
+                boot::resolve(cfg.boot_persistence, self.host.dir_exists(boot::OEM_DIR))
+                    .as_str()
+                    .into();
+            if cfg.enabled {
+                st.hugepages_target = cfg.hugepages;
+                st.hugepages_allocated = self.host.hugepages().map_or(0, |h| h.total);
+            }
+            if let Ok(m) = self.host.module_states(&cfg.kernel_modules) {
+                st.modules_loaded = present(&m);
+            }
+            st.config = Some(cfg);
+        }
+        st.boot_files = self.existing_boot_files().unwrap_or_default();
+        st
+    }
+}
+
+fn present(modules: &[(String, ModuleState)]) -> Vec<String> {
+    modules
+        .iter()
+        .filter(|(_, s)| s.is_present())
+        .map(|(n, _)| n.clone())
+        .collect()
+}

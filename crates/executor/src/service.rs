@@ -1,0 +1,291 @@
+//! The gRPC service `v2engine.executor.v1.Executor`: conversions between the API and the
+//! executor's types, and the only place where errors become [`tonic::Status`].
+//!
+//! Every call runs the synchronous [`Executor`] in a blocking task, so slow host I/O
+//! (modprobe, allocating hugepages, fsync) never stalls the runtime.
+
+use std::sync::Arc;
+
+use model::{NodeConfig, Record, RecordKind};
+use proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::daemon::{Executor, ExecutorError, Facts, NodeStatus, Prediction};
+use crate::host::ModuleState;
+use crate::records::{IncomingRecord, PutOutcome, RecordsError};
+
+/// The tonic service over one node's [`Executor`].
+#[derive(Debug, Clone)]
+pub struct Service {
+    exec: Arc<Executor>,
+}
+
+impl Service {
+    /// A service for `exec`.
+    pub fn new(exec: Arc<Executor>) -> Self {
+        Self { exec }
+    }
+
+    /// The tonic server wrapper.
+    pub fn into_server(self) -> pb::executor_server::ExecutorServer<Self> {
+        pb::executor_server::ExecutorServer::new(self)
+    }
+
+    async fn blocking<T, F>(&self, f: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Executor) -> Result<T, ExecutorError> + Send + 'static,
+    {
+        let exec = Arc::clone(&self.exec);
+        tokio::task::spawn_blocking(move || f(&exec))
+            .await
+            .map_err(|e| Status::internal(format!("executor task failed: {e}")))?
+            .map_err(|e| status_of(&e))
+    }
+}
+
+/// The gRPC status for an executor error.
+pub fn status_of(e: &ExecutorError) -> Status {
+    let msg = e.to_string();
+    match e {
+        ExecutorError::Records(RecordsError::Invalid { .. }) => Status::invalid_argument(msg),
+        ExecutorError::Refused { .. } | ExecutorError::Config { .. } => {
+            Status::failed_precondition(msg)
+        }
+        ExecutorError::Records(_)
+        | ExecutorError::Host { .. }
+        | ExecutorError::Baseline { .. }
+        | ExecutorError::Engine(_)
+        | ExecutorError::BadNodeName { .. } => Status::internal(msg),
+    }
+}
+
+fn module_state(s: ModuleState) -> pb::ModuleState {
+    match s {
+        ModuleState::Loaded => pb::ModuleState::Loaded,
+        ModuleState::Builtin => pb::ModuleState::Builtin,
+        ModuleState::Loadable => pb::ModuleState::Loadable,
+        ModuleState::Missing => pb::ModuleState::Missing,
+    }
+}
+
+fn module_facts(m: Vec<(String, ModuleState)>) -> Vec<pb::ModuleFact> {
+    m.into_iter()
+        .map(|(name, s)| pb::ModuleFact {
+            name,
+            state: module_state(s) as i32,
+        })
+        .collect()
+}
+
+/// API form of the facts.
+pub fn facts_to_pb(f: Facts) -> pb::HostFacts {
+    pb::HostFacts {
+        node: f.node,
+        hostname: f.hostname,
+        kernel_release: f.kernel_release,
+        simulated: f.simulated,
+        memory_total_bytes: f.memory.total_bytes,
+        memory_available_bytes: f.memory.available_bytes,
+        cpu_count: f.cpu_count,
+        hugepages: Some(pb::HugepageFacts {
+            page_size_bytes: f.hugepages.page_size_bytes,
+            total: f.hugepages.total,
+            free: f.hugepages.free,
+            allocatable_now: f.hugepages.allocatable_now,
+        }),
+        modules: module_facts(f.modules),
+        tools: f
+            .tools
+            .into_iter()
+            .map(|t| pb::ToolFact {
+                name: t.name,
+                present: t.path.is_some(),
+                path: t.path.unwrap_or_default(),
+            })
+            .collect(),
+        boot_persistence_auto: f.boot_persistence_auto.as_str().into(),
+        executor_version: f.executor_version,
+    }
+}
+
+/// API form of a configuration.
+pub fn config_to_pb(c: NodeConfig) -> pb::NodeConfig {
+    pb::NodeConfig {
+        enabled: c.enabled,
+        hugepages: c.hugepages,
+        cpu_mask: c.cpu_mask,
+        log_level: c.log_level,
+        interrupt_mode: c.interrupt_mode,
+        kernel_modules: c.kernel_modules,
+        boot_persistence: c.boot_persistence.as_str().into(),
+    }
+}
+
+/// API form of the status.
+pub fn status_to_pb(s: NodeStatus) -> pb::NodeStatus {
+    pb::NodeStatus {
+        node: s.node,
+        config: s.config.map(config_to_pb),
+        engine_state: s.engine_state,
+        reboot_required: s.reboot_required,
+        reboot_reasons: s.reboot_reasons,
+        hugepages_target: s.hugepages_target,
+        hugepages_allocated: s.hugepages_allocated,
+        modules_loaded: s.modules_loaded,
+        boot_persistence: s.boot_persistence,
+        boot_files: s.boot_files,
+        last_error: s.last_error,
+        setting_revision: s.setting_revision,
+        override_revision: s.override_revision,
+        spdk_version: s.spdk_version,
+        engine_restarts: s.engine_restarts,
+    }
+}
+
+/// API form of a record (a tombstone without spec has an empty `spec_json`).
+pub fn record_to_pb(r: Record) -> pb::Record {
+    pb::Record {
+        kind: r.key.kind.as_str().into(),
+        name: r.key.name,
+        revision: r.revision,
+        deleted: r.deleted,
+        spec_json: if r.spec.is_null() {
+            String::new()
+        } else {
+            r.spec.to_string()
+        },
+    }
+}
+
+/// An API record as the store takes it.
+pub fn record_from_pb(r: pb::Record) -> IncomingRecord {
+    IncomingRecord {
+        kind: r.kind,
+        name: r.name,
+        revision: r.revision,
+        deleted: r.deleted,
+        spec_json: r.spec_json,
+    }
+}
+
+fn put_result(o: PutOutcome) -> pb::PutResult {
+    pb::PutResult {
+        kind: o.key.kind.as_str().into(),
+        name: o.key.name,
+        applied: o.applied,
+        stored_revision: o.stored_revision,
+    }
+}
+
+/// API form of a prediction.
+pub fn prediction_to_pb(p: Prediction) -> pb::Prediction {
+    let plan = p.plan;
+    pb::Prediction {
+        config: Some(config_to_pb(p.config)),
+        engine_state: plan.engine_state.as_str().into(),
+        reboot_required: !plan.reboot_reasons.is_empty(),
+        reboot_reasons: plan.reboot_reasons,
+        hugepages_target: plan.hugepages_target,
+        hugepages_current: plan.hugepages_current,
+        hugepages_expected: plan.hugepages_expected,
+        modules: module_facts(p.modules),
+        errors: plan.errors,
+        boot_persistence: plan.backend.as_str().into(),
+        boot_files: plan
+            .desired_files
+            .iter()
+            .map(|f| f.path.to_string())
+            .collect(),
+        changes: plan.changes,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::executor_server::Executor for Service {
+    async fn get_host_facts(
+        &self,
+        _: Request<pb::GetHostFactsRequest>,
+    ) -> Result<Response<pb::HostFacts>, Status> {
+        let f = self.blocking(Executor::facts).await?;
+        Ok(Response::new(facts_to_pb(f)))
+    }
+
+    async fn get_node_status(
+        &self,
+        _: Request<pb::GetNodeStatusRequest>,
+    ) -> Result<Response<pb::NodeStatus>, Status> {
+        Ok(Response::new(status_to_pb(self.exec.status())))
+    }
+
+    async fn observe(
+        &self,
+        _: Request<pb::ObserveRequest>,
+    ) -> Result<Response<pb::Observation>, Status> {
+        let (facts, status, records) = self
+            .blocking(|e| Ok((e.facts()?, e.status(), e.list_records(None))))
+            .await?;
+        Ok(Response::new(pb::Observation {
+            facts: Some(facts_to_pb(facts)),
+            status: Some(status_to_pb(status)),
+            records: records.into_iter().map(record_to_pb).collect(),
+        }))
+    }
+
+    async fn list_records(
+        &self,
+        req: Request<pb::ListRecordsRequest>,
+    ) -> Result<Response<pb::ListRecordsResponse>, Status> {
+        let kind = req.into_inner().kind;
+        let kind = if kind.is_empty() {
+            None
+        } else {
+            Some(
+                RecordKind::parse(&kind)
+                    .map_err(|e| Status::invalid_argument(format!("kind: {e}")))?,
+            )
+        };
+        let records = self.exec.list_records(kind);
+        Ok(Response::new(pb::ListRecordsResponse {
+            records: records.into_iter().map(record_to_pb).collect(),
+        }))
+    }
+
+    async fn put_records(
+        &self,
+        req: Request<pb::PutRecordsRequest>,
+    ) -> Result<Response<pb::PutRecordsResponse>, Status> {
+        let batch: Vec<IncomingRecord> = req
+            .into_inner()
+            .records
+            .into_iter()
+            .map(record_from_pb)
+            .collect();
+        let out = self.blocking(move |e| e.put_records(&batch)).await?;
+        Ok(Response::new(pb::PutRecordsResponse {
+            results: out.into_iter().map(put_result).collect(),
+        }))
+    }
+
+    async fn predict(
+        &self,
+        req: Request<pb::PredictRequest>,
+    ) -> Result<Response<pb::Prediction>, Status> {
+        let overlay: Vec<IncomingRecord> = req
+            .into_inner()
+            .overlay
+            .into_iter()
+            .map(record_from_pb)
+            .collect();
+        let p = self.blocking(move |e| e.predict(&overlay)).await?;
+        Ok(Response::new(prediction_to_pb(p)))
+    }
+
+    async fn reconcile(
+        &self,
+        _: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::NodeStatus>, Status> {
+        let st = self.blocking(Executor::reconcile).await?;
+        Ok(Response::new(status_to_pb(st)))
+    }
+}
