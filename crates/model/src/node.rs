@@ -14,6 +14,7 @@ use crate::validate::{ValidationErrors, check_hugepage_mib, check_object_name};
 #[serde(deny_unknown_fields)]
 pub struct NodeV2 {
     /// Node name: a key of the provider's `nodes` map. Also the resource id.
+    #[schemars(extend("x-force-new" = true))]
     pub node: String,
     /// `null` follows the cluster setting; `false` opts this node out; `true` opts it in.
     #[serde(default)]
