@@ -8,7 +8,7 @@
 //! frontend comes from its class). The Terraform provider, the Ansible modules and the docs
 //! are all generated from [`ResourceSchema`].
 
-use schemars::{JsonSchema, Schema, schema_for};
+use schemars::{JsonSchema, schema_for};
 use serde::Serialize;
 use serde_json::Value;
 
