@@ -14,12 +14,14 @@
 //! - [`storage_class`], [`block_disk`], [`volume`]: the other three resources.
 //! - [`size`]: sizes as users write them (`10Gi`).
 //! - [`status`]: computed attributes; [`schema`]: resource schemas derived from both.
+//! - [`placement`]: replica placement as filter and sort chains.
 //! - [`record`]: revisioned records as stored on every executor, and "highest revision wins".
 
 pub mod block_disk;
 pub mod config;
 pub mod cpu_mask;
 pub mod node;
+pub mod placement;
 pub mod record;
 pub mod schema;
 pub mod setting;
