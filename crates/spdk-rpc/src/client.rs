@@ -20,6 +20,7 @@
 //! A call that times out ([`Error::Timeout`]) is not resent either; the connection stays
 //! open and a late answer is discarded.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -84,20 +85,28 @@ struct Inner {
     socket: PathBuf,
     config: ClientConfig,
     next_id: AtomicU64,
-    connection: tokio::sync::Mutex<Option<Arc<Connection>>>,
-    /// Bumped for every new connection.
+    /// The current connection and its generation (bumped for every new connection).
+    connection: tokio::sync::Mutex<Option<(Arc<Connection>, u64)>>,
     generation: AtomicU64,
-    /// The version seen on connection `generation`.
+    /// The version answered on connection `.0`.
     version: Mutex<Option<(u64, SpdkVersion)>>,
 }
 
-/// How a call may be resent after the connection was lost once it was written.
+/// Whether a call may be resent after the connection was lost once it was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resend {
     /// Pure read: resend once.
     Once,
     /// Write or unknown: never.
     Never,
+}
+
+/// What happened to one request on one connection.
+enum Exchange {
+    /// spdk_tgt answered: a result or an error `(code, message)`.
+    Answered(Result<Value, (i64, String)>),
+    /// The connection was lost; `sent` tells whether the request had been written.
+    Lost { sent: bool, reason: Broken },
 }
 
 impl SpdkClient {
@@ -170,19 +179,7 @@ impl SpdkClient {
         request: &R,
         timeout: Duration,
     ) -> Result<R::Response> {
-        let mut params = request_params(request)?;
-        if let Some(map) = params.as_mut().filter(|m| needs_version(R::METHOD, m)) {
-            let version = self.version().await?;
-            apply_gates(R::METHOD, map, &version).map_err(|gate| {
-                Error::Unsupported(Box::new(UnsupportedParam {
-                    socket: self.inner.socket.clone(),
-                    method: R::METHOD.to_owned(),
-                    param: gate.param.to_owned(),
-                    required: gate.since.clone(),
-                    connected: version.clone(),
-                }))
-            })?;
-        }
+        let params = request_params(request)?;
         let resend = if R::IDEMPOTENT {
             Resend::Once
         } else {
@@ -215,17 +212,12 @@ impl SpdkClient {
 
     /// The version of the connected spdk_tgt, asked once per connection.
     pub async fn version(&self) -> Result<SpdkVersion> {
-        let generation = self.inner.generation.load(Ordering::SeqCst);
-        if let Some((seen, version)) = self.cached_version()
-            && seen == generation
-            && generation != 0
-        {
-            return Ok(version);
-        }
-        self.fetch_version(self.inner.config.default_timeout).await
+        self.version_within(self.inner.config.default_timeout, true)
+            .await
     }
 
-    /// The version last seen, if any (possibly from a previous connection).
+    /// The version last seen and the number of the connection it was seen on (connections
+    /// are numbered from 1, a new number after every reconnect).
     pub fn cached_version(&self) -> Option<(u64, SpdkVersion)> {
         self.lock_version().clone()
     }
@@ -242,7 +234,7 @@ impl SpdkClient {
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let attempt = if self.inner.socket.exists() {
-                self.fetch_version(remaining.min(Duration::from_secs(1)).max(poll))
+                self.version_within(remaining.min(Duration::from_secs(1)).max(poll), false)
                     .await
             } else {
                 Err(Error::SocketMissing {
@@ -271,24 +263,63 @@ impl SpdkClient {
         }
     }
 
-    /// Asks `spdk_get_version` (not through [`Self::request`], which may need the version).
-    async fn fetch_version(&self, timeout: Duration) -> Result<SpdkVersion> {
-        let result = self
-            .call_map(SpdkGetVersion::METHOD, None, timeout, Resend::Once)
-            .await?;
+    /// The version within `timeout`, from the cache when `cached` and it belongs to the
+    /// current connection.
+    async fn version_within(&self, timeout: Duration, cached: bool) -> Result<SpdkVersion> {
+        let method = SpdkGetVersion::METHOD;
+        let attempts = async {
+            let mut attempts_left = 2;
+            loop {
+                attempts_left -= 1;
+                let (conn, generation) = self.connection().await?;
+                match self.version_on(&conn, generation, cached).await? {
+                    Ok(version) => return Ok(version),
+                    Err((sent, reason)) => {
+                        if let Some(error) =
+                            self.lost_error(method, sent, &reason, Resend::Once, attempts_left)
+                        {
+                            return Err(error);
+                        }
+                    }
+                }
+            }
+        };
+        self.within(method, timeout, attempts).await
+    }
+
+    /// The version of the target behind `conn`; `Ok(Err(..))` when the connection was lost.
+    async fn version_on(
+        &self,
+        conn: &Connection,
+        generation: u64,
+        cached: bool,
+    ) -> Result<Result<SpdkVersion, (bool, Broken)>> {
+        let method = SpdkGetVersion::METHOD;
+        if cached
+            && let Some((seen, version)) = self.cached_version()
+            && seen == generation
+        {
+            return Ok(Ok(version));
+        }
+        let result = match self.exchange(conn, method, None).await {
+            Exchange::Lost { sent, reason } => return Ok(Err((sent, reason))),
+            Exchange::Answered(Err((code, message))) => {
+                return Err(RpcError::new(method, None, code, message).into());
+            }
+            Exchange::Answered(Ok(result)) => result,
+        };
         let info: VersionInfo = serde_json::from_value(result).map_err(|source| Error::Decode {
             socket: self.inner.socket.clone(),
-            method: SpdkGetVersion::METHOD.to_owned(),
+            method: method.to_owned(),
             source,
         })?;
         let version = info.parsed().ok_or_else(|| Error::InvalidResponse {
             socket: self.inner.socket.clone(),
-            method: SpdkGetVersion::METHOD.to_owned(),
+            method: method.to_owned(),
             detail: format!("unparseable version {:?}", info.version),
         })?;
-        let generation = self.inner.generation.load(Ordering::SeqCst);
         *self.lock_version() = Some((generation, version.clone()));
-        Ok(version)
+        Ok(Ok(version))
     }
 
     fn lock_version(&self) -> std::sync::MutexGuard<'_, Option<(u64, SpdkVersion)>> {
@@ -298,11 +329,11 @@ impl SpdkClient {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The current connection, or a new one if there is none or it broke.
-    async fn connection(&self) -> Result<Arc<Connection>> {
+    /// The current connection and its generation, or a new one if there is none or it broke.
+    async fn connection(&self) -> Result<(Arc<Connection>, u64)> {
         let mut slot = self.inner.connection.lock().await;
-        if let Some(conn) = slot.as_ref().filter(|c| !c.is_broken()) {
-            return Ok(Arc::clone(conn));
+        if let Some((conn, generation)) = slot.as_ref().filter(|(c, _)| !c.is_broken()) {
+            return Ok((Arc::clone(conn), *generation));
         }
         // Drop the broken one first so its socket closes.
         *slot = None;
@@ -314,9 +345,27 @@ impl SpdkClient {
             )
             .await?,
         );
-        self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        *slot = Some(Arc::clone(&conn));
-        Ok(conn)
+        let generation = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        *slot = Some((Arc::clone(&conn), generation));
+        Ok((conn, generation))
+    }
+
+    /// Runs `fut`, turning an expired `timeout` into [`Error::Timeout`].
+    async fn within<T>(
+        &self,
+        method: &str,
+        timeout: Duration,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        tokio::time::timeout(timeout, fut)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Timeout {
+                    socket: self.inner.socket.clone(),
+                    method: method.to_owned(),
+                    timeout,
+                })
+            })
     }
 
     async fn call_map(
@@ -327,59 +376,133 @@ impl SpdkClient {
         resend: Resend,
     ) -> Result<Value> {
         let object = object_of(params.as_ref());
-        let attempt = self.call_attempts(method, params.as_ref(), resend);
-        let outcome = match tokio::time::timeout(timeout, attempt).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                return Err(Error::Timeout {
-                    socket: self.inner.socket.clone(),
-                    method: method.to_owned(),
-                    timeout,
-                });
-            }
-        };
-        match outcome? {
+        let attempts = self.call_attempts(method, params.as_ref(), resend);
+        match self.within(method, timeout, attempts).await? {
             Ok(value) => Ok(value),
             Err((code, message)) => Err(RpcError::new(method, object, code, message).into()),
         }
     }
 
     /// Sends the request, resending as the module docs describe; at most two attempts.
+    /// Version-gated params are decided against the version of the connection that carries
+    /// them, so a target that restarted as another version between calls is asked again.
     async fn call_attempts(
         &self,
         method: &str,
         params: Option<&Map<String, Value>>,
         resend: Resend,
     ) -> Result<Result<Value, (i64, String)>> {
+        let gated = params.is_some_and(|p| needs_version(method, p));
         let mut attempts_left = 2;
         loop {
             attempts_left -= 1;
-            let conn = self.connection().await?;
-            let (sent, reason) = match conn.send(&self.inner.next_id, method, params).await {
-                Err(not_sent) => (false, not_sent.0),
-                Ok(mut pending) => match pending.answer().await {
-                    Ok(response) => return Ok(response.outcome),
-                    Err(reason) => (true, reason),
-                },
-            };
-            let may_resend = !sent || resend == Resend::Once;
-            if let Broken::Corrupt(detail) = &reason
-                && sent
-            {
-                return Err(Error::InvalidResponse {
-                    socket: self.inner.socket.clone(),
-                    method: method.to_owned(),
-                    detail: detail.clone(),
-                });
+            let (conn, generation) = self.connection().await?;
+            let mut gated_params = None;
+            if gated {
+                match self.version_on(&conn, generation, true).await? {
+                    Ok(version) => gated_params = self.gate(method, params, &version)?,
+                    Err((_, reason)) => {
+                        // Only the version query was lost: the request was not sent.
+                        if let Some(error) =
+                            self.lost_error(method, false, &reason, resend, attempts_left)
+                        {
+                            return Err(error);
+                        }
+                        continue;
+                    }
+                }
             }
-            if !may_resend || attempts_left == 0 {
-                return Err(Error::ConnectionLost {
-                    socket: self.inner.socket.clone(),
-                    method: method.to_owned(),
-                    sent,
-                });
+            let to_send = if gated { gated_params.as_ref() } else { params };
+            match self.exchange(&conn, method, to_send).await {
+                Exchange::Answered(outcome) => return Ok(outcome),
+                Exchange::Lost { sent, reason } => {
+                    if let Some(error) =
+                        self.lost_error(method, sent, &reason, resend, attempts_left)
+                    {
+                        return Err(error);
+                    }
+                }
             }
-            tracing::debug!(method, sent, ?reason, "connection lost, sending again");
+            tracing::debug!(method, "connection lost, sending again");
+        }
+    }
+
+    /// The error to return after a lost connection, or `None` to try again.
+    fn lost_error(
+        &self,
+        method: &str,
+        sent: bool,
+        reason: &Broken,
+        resend: Resend,
+        attempts_left: u32,
+    ) -> Option<Error> {
+        if let Broken::Corrupt(detail) = reason
+            && sent
+            && resend == Resend::Never
+        {
+            return Some(Error::InvalidResponse {
+                socket: self.inner.socket.clone(),
+                method: method.to_owned(),
+                detail: detail.clone(),
+            });
+        }
+        let may_resend = !sent || resend == Resend::Once;
+        if may_resend && attempts_left > 0 {
+            return None;
+        }
+        Some(match reason {
+            Broken::Corrupt(detail) if sent => Error::InvalidResponse {
+                socket: self.inner.socket.clone(),
+                method: method.to_owned(),
+                detail: detail.clone(),
+            },
+            _ => Error::ConnectionLost {
+                socket: self.inner.socket.clone(),
+                method: method.to_owned(),
+                sent,
+            },
+        })
+    }
+
+    /// `params` with the keys `version` does not know removed, or the refusal.
+    fn gate(
+        &self,
+        method: &str,
+        params: Option<&Map<String, Value>>,
+        version: &SpdkVersion,
+    ) -> Result<Option<Map<String, Value>>> {
+        let Some(params) = params else {
+            return Ok(None);
+        };
+        let mut params = params.clone();
+        apply_gates(method, &mut params, version).map_err(|gate| {
+            Error::Unsupported(Box::new(UnsupportedParam {
+                socket: self.inner.socket.clone(),
+                method: method.to_owned(),
+                param: gate.param.to_owned(),
+                required: gate.since.clone(),
+                connected: version.clone(),
+            }))
+        })?;
+        Ok(Some(params))
+    }
+
+    /// One request on `conn`.
+    async fn exchange(
+        &self,
+        conn: &Connection,
+        method: &str,
+        params: Option<&Map<String, Value>>,
+    ) -> Exchange {
+        match conn.send(&self.inner.next_id, method, params).await {
+            Err(not_sent) => Exchange::Lost {
+                sent: false,
+                reason: not_sent.0,
+            },
+            Ok(mut pending) => match pending.answer().await {
+                Ok(response) => Exchange::Answered(response.outcome),
+                Err(reason) => Exchange::Lost { sent: true, reason },
+            },
         }
     }
 }

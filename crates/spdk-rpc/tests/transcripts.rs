@@ -4,6 +4,8 @@
 //! accepted can be expressed by the typed request structs with the same keys, and a replay of
 //! the transcript through a fake server gives the recorded outcome.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::collections::BTreeMap;

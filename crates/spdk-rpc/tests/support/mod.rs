@@ -7,7 +7,7 @@
 //! larger than every id seen before (never a notification, never null), `params` absent or
 //! an object, and never a batch array.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -147,6 +147,10 @@ pub enum Reply {
     HalfThenClose(Value),
     /// Close the connection without answering.
     Close,
+    /// The answer in pieces of `n` bytes, one write each, with a short pause between.
+    Chunks(usize, Value),
+    /// The answer after a pause (holding back later requests of the connection).
+    Delayed(std::time::Duration, Value),
     /// Never answer.
     Silent,
 }
@@ -196,19 +200,16 @@ impl FakeServer {
         Self::start_with(path, Arc::new(handler), Arc::default(), Arc::default())
     }
 
-    /// Starts a server at `path` that shares the request log and protocol checks with an
-    /// earlier one (a "restarted" target).
+    /// Stops `previous` (closing its connections, as a dying spdk_tgt does) and starts a new
+    /// server on the same path sharing its request log and protocol checks: a restart.
     pub fn restart(
-        path: &Path,
-        previous: &FakeServer,
+        previous: FakeServer,
         handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
     ) -> Self {
-        Self::start_with(
-            path,
-            Arc::new(handler),
-            Arc::clone(&previous.seen),
-            Arc::clone(&previous.violations),
-        )
+        let path = previous.path.clone();
+        let (seen, violations) = (Arc::clone(&previous.seen), Arc::clone(&previous.violations));
+        drop(previous);
+        Self::start_with(&path, Arc::new(handler), seen, violations)
     }
 
     fn start_with(
@@ -340,6 +341,20 @@ async fn serve(
                     return;
                 }
                 Reply::Close => return,
+                Reply::Chunks(n, v) => {
+                    let full = [answer(id, &v), b"\n".to_vec()].concat();
+                    for piece in full.chunks(n.max(1)) {
+                        if stream.write_all(piece).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                    continue;
+                }
+                Reply::Delayed(pause, v) => {
+                    tokio::time::sleep(pause).await;
+                    [answer(id, &v), b"\n".to_vec()].concat()
+                }
                 Reply::Silent => continue,
             };
             if stream.write_all(&bytes).await.is_err() {
