@@ -1,0 +1,105 @@
+//! Data sources: `v2engine_node` (host facts).
+
+use client::v1;
+use tfplugin::provider::{ReadDataRequest, ReadDataResponse};
+use tfplugin::{AttributePath, Diagnostic, Diagnostics, ProviderSchema, Value};
+
+use crate::context::Context;
+
+fn num(n: u64) -> Value {
+    Value::number(n)
+}
+
+fn module_state(s: i32) -> &'static str {
+    match v1::ModuleState::try_from(s) {
+        Ok(v1::ModuleState::Loaded) => "loaded",
+        Ok(v1::ModuleState::Builtin) => "builtin",
+        Ok(v1::ModuleState::Loadable) => "loadable",
+        Ok(v1::ModuleState::Missing) => "missing",
+        _ => "unknown",
+    }
+}
+
+/// Facts as the `v2engine_node` object.
+pub fn facts_value(node: &str, f: &v1::HostFacts) -> Value {
+    let hp = f.hugepages.clone().unwrap_or_default();
+    Value::object([
+        ("node", Value::string(node)),
+        ("hostname", Value::string(&f.hostname)),
+        ("kernel_release", Value::string(&f.kernel_release)),
+        ("simulated", Value::Bool(f.simulated)),
+        ("memory_total_bytes", num(f.memory_total_bytes)),
+        ("cpu_count", num(u64::from(f.cpu_count))),
+        ("hugepages_total", num(hp.total)),
+        ("hugepages_free", num(hp.free)),
+        ("hugepages_allocatable_now", num(hp.allocatable_now)),
+        (
+            "modules",
+            Value::List(
+                f.modules
+                    .iter()
+                    .map(|m| {
+                        Value::object([
+                            ("name", Value::string(&m.name)),
+                            ("state", Value::string(module_state(m.state))),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+        (
+            "tools",
+            Value::Map(
+                f.tools
+                    .iter()
+                    .map(|t| (t.name.clone(), Value::Bool(t.present)))
+                    .collect(),
+            ),
+        ),
+        ("boot_persistence", Value::string(&f.boot_persistence_auto)),
+    ])
+}
+
+/// Reads a data source.
+pub async fn read(
+    ctx: &Context,
+    _schema: &ProviderSchema,
+    req: ReadDataRequest,
+) -> Result<ReadDataResponse, Diagnostics> {
+    match req.type_name.as_str() {
+        "v2engine_node" => {
+            let node = req
+                .config
+                .get_attr("node")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            ctx.fleet.check_node(&node).map_err(|e| {
+                Diagnostics::from(
+                    Diagnostic::error("Unknown node", e.to_string())
+                        .with_attribute(AttributePath::attribute("node")),
+                )
+            })?;
+            let obs = ctx.observed().await?;
+            let facts = obs
+                .nodes
+                .get(&node)
+                .and_then(|o| o.observation.facts.clone())
+                .ok_or_else(|| {
+                    Diagnostics::from(Diagnostic::error(
+                        "No facts",
+                        format!("node {node} sent no host facts"),
+                    ))
+                })?;
+            Ok(ReadDataResponse {
+                state: facts_value(&node, &facts),
+                diagnostics: Diagnostics::new(),
+            })
+        }
+        other => Err(Diagnostic::error(
+            "Unknown data source",
+            format!("{other} is not a v2engine data source"),
+        )
+        .into()),
+    }
+}

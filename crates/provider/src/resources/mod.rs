@@ -1,0 +1,59 @@
+//! One module per resource; each turns Terraform requests into record writes, predictions
+//! and reconciles through [`Context`](crate::context::Context).
+
+pub mod node_v2;
+pub mod setting;
+pub mod storage_class;
+
+use model::schema::ResourceSchema;
+use tfplugin::provider::{PlanRequest, PlanResponse};
+use tfplugin::{Diagnostics, Type, Value};
+
+use crate::convert;
+
+/// A resource's model schema and its Terraform object type.
+#[derive(Debug, Clone)]
+pub struct Res {
+    /// Model schema (attributes, modes, force-new).
+    pub schema: ResourceSchema,
+    /// Terraform object type of the whole resource.
+    pub ty: Type,
+}
+
+/// The plan when part of the configuration is unknown: the proposal with every computed
+/// attribute unknown, and force-new attributes compared where known.
+pub fn plan_unknown(res: &Res, req: &PlanRequest) -> PlanResponse {
+    let mut planned = req.proposed_new_state.clone();
+    for a in res
+        .schema
+        .attributes
+        .iter()
+        .filter(|a| a.mode == model::schema::Mode::Computed)
+    {
+        planned.set_attr(&a.name, Value::unknown());
+    }
+    let mut resp = PlanResponse::new(planned.clone());
+    resp.requires_replace = convert::replace_paths(&req.prior_state, &planned, &res.schema);
+    resp
+}
+
+/// When the configuration did not change, the plan is the prior state (with the
+/// configuration's timeouts): an unchanged resource plans no change.
+pub fn plan_unchanged(req: &PlanRequest) -> PlanResponse {
+    let mut planned = req.prior_state.clone();
+    planned.set_attr(
+        "timeouts",
+        req.config
+            .get_attr("timeouts")
+            .cloned()
+            .unwrap_or(Value::Null),
+    );
+    PlanResponse::new(planned)
+}
+
+/// Warnings as diagnostics.
+pub fn warnings(ws: impl IntoIterator<Item = (String, String)>) -> Diagnostics {
+    ws.into_iter()
+        .map(|(s, d)| tfplugin::Diagnostic::warning(s, d))
+        .collect()
+}
