@@ -88,6 +88,7 @@ pub fn create(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
         process: None,
         block_size: 0,
         num_blocks: 0,
+        seq: 0,
     });
     let ri = t.raids.len() - 1;
     for (si, bdev) in &present {

@@ -19,7 +19,8 @@ use bdev::{Bdev, BdevKind, Claimer, IoTypes, NvmeNs};
 use lvs::LvStore;
 use nvme::{Ctrlr, LossPolicy};
 use nvmf::{Listener, Subsystem, Transport};
-use raid::{Raid, RaidState};
+use raid::{Raid, RaidState, SbState, Superblock};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -59,6 +60,11 @@ pub struct Target {
     pub host_id: Uuid,
     /// The version this target reports.
     pub version: SpdkVersion,
+    /// Raid superblocks on members that are not lvols (NVMe, aio, raid bdevs), by member UUID.
+    /// Lvol members keep theirs in the lvstore metadata, on the device.
+    pub sb_store: HashMap<Uuid, Superblock>,
+    /// Lvstores being unloaded right now (their lvols get no superblock updates).
+    unloading: Vec<Uuid>,
     next_id: u64,
 }
 
@@ -86,6 +92,8 @@ impl Target {
             rebuild_time,
             host_id: Uuid::new_v4(),
             version,
+            sb_store: HashMap::new(),
+            unloading: Vec::new(),
             next_id: 1,
         }
     }
@@ -171,6 +179,7 @@ impl Target {
         if let Some(path) = backing {
             self.examine_lvstore(name, &path);
         }
+        self.examine_superblock(name);
         self.examine_raids(name);
     }
 
@@ -272,9 +281,11 @@ impl Target {
         let slot = &mut raid.slots[si];
         slot.bdev = Some(bdev.name.clone());
         slot.uuid = Some(bdev.uuid);
+        slot.sb_uuid = Some(bdev.uuid);
         slot.configured = true;
         slot.failed = false;
         slot.data_offset = data_offset;
+        slot.sb_offset = data_offset;
         slot.data_size = bdev.num_blocks.saturating_sub(data_offset);
         self.set_claim(&bdev.name, Some(Claimer::Raid(raid_name)));
     }
@@ -300,12 +311,16 @@ impl Target {
     /// Brings a configuring raid online when all its members are present.
     pub fn maybe_online(&mut self, ri: usize) {
         let raid = &mut self.raids[ri];
-        if raid.state != RaidState::Configuring || raid.discovered() < raid.slots.len() {
+        if raid.state != RaidState::Configuring
+            || raid.discovered() == 0
+            || raid.discovered() < raid.required()
+        {
             return;
         }
         raid.state = RaidState::Online;
         let uuid = *raid.uuid.get_or_insert_with(Uuid::new_v4);
         raid.compute_geometry();
+        let superblock = raid.superblock;
         let bdev = Bdev {
             name: raid.name.clone(),
             uuid,
@@ -316,7 +331,160 @@ impl Target {
             kind: BdevKind::Raid,
             backing: None,
         };
+        if superblock {
+            self.write_superblock(ri);
+        }
         self.register(bdev);
+    }
+
+    // ----- raid superblocks -----------------------------------------------------------------
+
+    /// The raid superblock found on `bdev`, if any.
+    #[must_use]
+    pub fn read_superblock(&self, bdev: &Bdev) -> Option<Superblock> {
+        match &bdev.kind {
+            BdevKind::Lvol { lvs } => {
+                let store = self.lvstores.iter().find(|l| l.uuid == *lvs)?;
+                let sb = store.get(bdev.uuid)?.raid_sb.clone()?;
+                serde_json::from_value(sb).ok()
+            }
+            _ => self.sb_store.get(&bdev.uuid).cloned(),
+        }
+    }
+
+    /// Writes raid `ri`'s superblock (next sequence number) on every present member.
+    pub fn write_superblock(&mut self, ri: usize) {
+        let raid = &mut self.raids[ri];
+        raid.seq += 1;
+        let Some(sb) = raid.superblock() else { return };
+        let members: Vec<String> = raid.slots.iter().filter_map(|s| s.bdev.clone()).collect();
+        for name in members {
+            let Some(b) = self.bdevs.iter().find(|b| b.name == name) else {
+                continue;
+            };
+            let uuid = b.uuid;
+            match b.kind {
+                BdevKind::Lvol { lvs } if self.unloading.contains(&lvs) => {}
+                BdevKind::Lvol { lvs } => {
+                    let value = serde_json::to_value(&sb).ok();
+                    if let Err(e) = self.with_lvs(lvs, |s| s.set_raid_sb(uuid, value)) {
+                        eprintln!(
+                            "spdk-sim: writing the superblock of raid {} on {name}: {e}",
+                            sb.name
+                        );
+                    }
+                }
+                _ => {
+                    self.sb_store.insert(uuid, sb.clone());
+                }
+            }
+        }
+    }
+
+    /// Examine: a bdev carrying a raid superblock re-assembles (or re-joins) its raid.
+    fn examine_superblock(&mut self, name: &str) {
+        let Some(bdev) = self.bdevs.iter().find(|b| b.name == name).cloned() else {
+            return;
+        };
+        if bdev.claim.is_some() {
+            return;
+        }
+        let Some(sb) = self.read_superblock(&bdev) else {
+            return;
+        };
+        match self.raids.iter().position(|r| r.uuid == Some(sb.raid_uuid)) {
+            Some(ri) => self.rejoin(ri, &bdev, &sb),
+            None => self.assemble(&bdev, &sb),
+        }
+    }
+
+    fn rejoin(&mut self, ri: usize, bdev: &Bdev, sb: &Superblock) {
+        let raid = &self.raids[ri];
+        let Some(si) = raid.slots.iter().position(|s| s.sb_uuid == Some(bdev.uuid)) else {
+            return;
+        };
+        if raid.slots[si].configured || sb.seq > raid.seq {
+            return;
+        }
+        match raid.state {
+            RaidState::Configuring if !raid.slots[si].failed => {
+                self.raids[ri].slots[si].name = Some(bdev.name.clone());
+                self.configure_slot(ri, si, bdev);
+                self.maybe_online(ri);
+            }
+            RaidState::Online => {
+                // "Re-adding bdev <name> to raid bdev <raid>": the member comes back and is rebuilt.
+                self.raids[ri].slots[si].name = Some(bdev.name.clone());
+                self.configure_slot(ri, si, bdev);
+                let duration =
+                    self.rebuild_duration(self.raids[ri].num_blocks, self.raids[ri].block_size);
+                let raid = &mut self.raids[ri];
+                raid.slots[si].data_size = raid.num_blocks;
+                raid.process = Some(raid::Rebuild {
+                    target: bdev.name.clone(),
+                    slot: si,
+                    started: Instant::now(),
+                    duration,
+                });
+                self.write_superblock(ri);
+            }
+            _ => {}
+        }
+    }
+
+    fn assemble(&mut self, bdev: &Bdev, found: &Superblock) {
+        // The newest copy among the present, unclaimed members decides.
+        let mut sb = found.clone();
+        for slot in &found.slots {
+            let Some(uuid) = slot.uuid else { continue };
+            let Some(other) = self
+                .bdevs
+                .iter()
+                .find(|b| b.uuid == uuid && b.claim.is_none())
+            else {
+                continue;
+            };
+            if let Some(theirs) = self.read_superblock(other)
+                && theirs.raid_uuid == found.raid_uuid
+                && theirs.seq > sb.seq
+            {
+                sb = theirs;
+            }
+        }
+        if self.name_taken(&sb.name) || self.raids.iter().any(|r| r.name == sb.name) {
+            eprintln!(
+                "spdk-sim: examine of {}: raid {} already exists",
+                bdev.name, sb.name
+            );
+            return;
+        }
+        let Some(raid) = Raid::from_superblock(&sb) else {
+            return;
+        };
+        self.raids.push(raid);
+        let ri = self.raids.len() - 1;
+        for (si, slot) in sb.slots.iter().enumerate() {
+            let Some(uuid) = slot.uuid else { continue };
+            if slot.state != SbState::Configured {
+                continue;
+            }
+            let Some(member) = self
+                .bdevs
+                .iter()
+                .find(|b| b.uuid == uuid && b.claim.is_none())
+                .cloned()
+            else {
+                continue;
+            };
+            let same_raid = self
+                .read_superblock(&member)
+                .is_some_and(|m| m.raid_uuid == sb.raid_uuid);
+            if same_raid {
+                self.raids[ri].slots[si].name = Some(member.name.clone());
+                self.configure_slot(ri, si, &member);
+            }
+        }
+        self.maybe_online(ri);
     }
 
     // ----- raid hot-remove / delete ---------------------------------------------------------
@@ -348,11 +516,14 @@ impl Target {
         }
         let level = raid.level;
         let left = raid.discovered();
+        let superblock = raid.superblock;
         if left == 0 {
             self.delete_raid(raid_name);
         } else if level != raid::RaidLevel::Raid1 && self.raids[ri].state == RaidState::Online {
             self.raids[ri].state = RaidState::Offline;
             self.unregister(raid_name);
+        } else if superblock {
+            self.write_superblock(ri);
         }
     }
 
@@ -679,7 +850,7 @@ impl Target {
         j = j
             .with("zoned", false)
             .with("supported_io_types", io.to_json());
-        if matches!(b.kind, BdevKind::Nvme(_)) {
+        if self.has_memory_domains(b) {
             j = j.with(
                 "memory_domains",
                 vec![
@@ -690,6 +861,21 @@ impl Target {
             );
         }
         j.with("driver_specific", driver)
+    }
+
+    /// NVMe bdevs report a memory domain, and so does a raid with an NVMe member.
+    fn has_memory_domains(&self, b: &Bdev) -> bool {
+        match &b.kind {
+            BdevKind::Nvme(_) => true,
+            BdevKind::Raid => self.raids.iter().filter(|r| r.name == b.name).any(|r| {
+                r.slots.iter().filter_map(|s| s.bdev.as_deref()).any(|m| {
+                    self.bdevs
+                        .iter()
+                        .any(|x| x.name == m && self.has_memory_domains(x))
+                })
+            }),
+            _ => false,
+        }
     }
 
     fn lvol_json(&self, b: &Bdev, lvs_uuid: Uuid) -> (IoTypes, J) {

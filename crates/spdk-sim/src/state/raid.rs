@@ -1,6 +1,7 @@
 //! Raid bdevs: slots, states, rebuild progress and their JSON (pure logic, no registry access).
 
 use crate::json::J;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -79,6 +80,10 @@ pub struct Slot {
     pub data_offset: u64,
     /// Data size in blocks.
     pub data_size: u64,
+    /// Member UUID as the superblock remembers it (kept after removal).
+    pub sb_uuid: Option<Uuid>,
+    /// Data offset as the superblock remembers it (kept after removal).
+    pub sb_offset: u64,
 }
 
 impl Slot {
@@ -93,6 +98,8 @@ impl Slot {
             failed: false,
             data_offset: 0,
             data_size: 0,
+            sb_uuid: None,
+            sb_offset: 0,
         }
     }
 }
@@ -156,9 +163,134 @@ pub struct Raid {
     pub block_size: u32,
     /// Size of the raid bdev in blocks once online.
     pub num_blocks: u64,
+    /// Superblock sequence number (incremented on every superblock write).
+    pub seq: u64,
+}
+
+/// State of a member in a superblock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SbState {
+    /// Present and in sync.
+    Configured,
+    /// Removed or failed.
+    Failed,
+}
+
+/// One member as recorded in a superblock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SbSlot {
+    /// Member UUID.
+    pub uuid: Option<Uuid>,
+    /// Member state.
+    pub state: SbState,
+    /// Data offset in blocks.
+    pub data_offset: u64,
+    /// Data size in blocks.
+    pub data_size: u64,
+}
+
+/// The raid superblock written on each member of a `superblock: true` raid. Deleting the raid
+/// does not wipe it; examine re-assembles the raid from it (the newest copy wins).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Superblock {
+    /// Raid UUID.
+    pub raid_uuid: Uuid,
+    /// Raid name.
+    pub name: String,
+    /// Level.
+    pub level: String,
+    /// Strip size.
+    pub strip_size_kb: u32,
+    /// Sequence number.
+    pub seq: u64,
+    /// Block size.
+    pub block_size: u32,
+    /// Raid size in blocks.
+    pub num_blocks: u64,
+    /// Members.
+    pub slots: Vec<SbSlot>,
+}
+
+impl Superblock {
+    /// The slot recording member `uuid`.
+    #[must_use]
+    pub fn slot_of(&self, uuid: Uuid) -> Option<usize> {
+        self.slots.iter().position(|s| s.uuid == Some(uuid))
+    }
 }
 
 impl Raid {
+    /// The superblock describing the raid now.
+    #[must_use]
+    pub fn superblock(&self) -> Option<Superblock> {
+        let raid_uuid = self.uuid?;
+        Some(Superblock {
+            raid_uuid,
+            name: self.name.clone(),
+            level: self.level.as_str().to_owned(),
+            strip_size_kb: self.strip_size_kb,
+            seq: self.seq,
+            block_size: self.block_size,
+            num_blocks: self.num_blocks,
+            slots: self
+                .slots
+                .iter()
+                .map(|s| SbSlot {
+                    uuid: s.sb_uuid,
+                    state: if s.configured {
+                        SbState::Configured
+                    } else {
+                        SbState::Failed
+                    },
+                    data_offset: s.sb_offset,
+                    data_size: s.data_size,
+                })
+                .collect(),
+        })
+    }
+
+    /// A configuring raid re-created from a superblock (members still to be claimed).
+    #[must_use]
+    pub fn from_superblock(sb: &Superblock) -> Option<Self> {
+        let level = RaidLevel::parse(&sb.level)?;
+        Some(Self {
+            name: sb.name.clone(),
+            uuid: Some(sb.raid_uuid),
+            level,
+            strip_size_kb: sb.strip_size_kb,
+            superblock: true,
+            state: RaidState::Configuring,
+            slots: sb
+                .slots
+                .iter()
+                .map(|s| Slot {
+                    name: None,
+                    bdev: None,
+                    uuid: None,
+                    configured: false,
+                    failed: s.state == SbState::Failed,
+                    data_offset: s.data_offset,
+                    data_size: s.data_size,
+                    sb_uuid: s.uuid,
+                    sb_offset: s.data_offset,
+                })
+                .collect(),
+            process: None,
+            block_size: sb.block_size,
+            num_blocks: sb.num_blocks,
+            seq: sb.seq,
+        })
+    }
+
+    /// Members needed before the raid can go online (all but the failed ones).
+    #[must_use]
+    pub fn required(&self) -> usize {
+        self.slots.iter().filter(|s| !s.failed).count()
+    }
+
     /// Members present.
     #[must_use]
     pub fn discovered(&self) -> usize {
@@ -314,6 +446,8 @@ mod tests {
             failed: false,
             data_offset: 0,
             data_size: n,
+            sb_uuid: None,
+            sb_offset: 0,
         };
         Raid {
             name: "raid1a".into(),
@@ -326,6 +460,7 @@ mod tests {
             process: None,
             block_size: 512,
             num_blocks: n,
+            seq: 0,
         }
     }
 
@@ -378,6 +513,27 @@ mod tests {
         r.compute_geometry();
         assert_eq!(r.num_blocks, 80);
         assert!(r.slots.iter().all(|s| s.data_size == 80));
+    }
+
+    #[test]
+    fn superblock_roundtrip_keeps_failed_members() {
+        let mut r = raid1(253_952);
+        r.superblock = true;
+        r.seq = 4;
+        r.slots[0].sb_uuid = r.slots[0].uuid;
+        r.slots[1].sb_uuid = r.slots[1].uuid;
+        r.slots[1].sb_offset = 2048;
+        r.slots[1].configured = false;
+        r.slots[1].failed = true;
+        let sb = r.superblock().unwrap();
+        assert_eq!(sb.slots[1].state, SbState::Failed);
+        let back = Raid::from_superblock(&sb).unwrap();
+        assert_eq!(back.state, RaidState::Configuring);
+        assert_eq!(back.required(), 1);
+        assert_eq!(back.slots[1].data_offset, 2048);
+        assert_eq!(back.slots[1].sb_uuid, r.slots[1].uuid);
+        assert_eq!(back.uuid, r.uuid);
+        assert_eq!(sb.slot_of(r.slots[0].uuid.unwrap()), Some(0));
     }
 
     #[test]
