@@ -668,3 +668,317 @@ fn no_ephemeral(type_name: &str) -> Diagnostics {
     )
     .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::{ApplyResponse, PlanResponse, ReadResponse};
+    use crate::schema::{Attribute, Block};
+    use pb::provider_server::Provider as _;
+
+    /// A provider whose behaviour is steered by the `name` attribute:
+    /// `fail` returns an error at `name`, `panic` panics, anything else works.
+    struct Steered;
+
+    fn thing_schema() -> Schema {
+        Schema::new(
+            1,
+            Block::new()
+                .attribute(Attribute::required("name", Type::String))
+                .attribute(Attribute::computed("id", Type::String)),
+        )
+    }
+
+    fn name_of(v: &Value) -> &str {
+        v.get_attr("name").and_then(Value::as_str).unwrap_or("")
+    }
+
+    fn steer(v: &Value) -> Result<(), Diagnostics> {
+        match name_of(v) {
+            "fail" => Err(Diagnostic::error("Refused", "on purpose")
+                .with_attribute(AttributePath::attribute("name"))
+                .into()),
+            "panic" => panic!("steered into a panic"),
+            _ => Ok(()),
+        }
+    }
+
+    impl Provider for Steered {
+        fn schema(&self) -> ProviderSchema {
+            ProviderSchema {
+                provider: Schema::default(),
+                resources: [("test_thing".to_owned(), thing_schema())].into(),
+                data_sources: [("test_thing".to_owned(), thing_schema())].into(),
+            }
+        }
+
+        async fn configure(&self, _request: ConfigureRequest) -> Diagnostics {
+            Diagnostics::new()
+        }
+
+        async fn read_resource(&self, request: ReadRequest) -> Result<ReadResponse, Diagnostics> {
+            steer(&request.current_state)?;
+            Ok(ReadResponse {
+                new_state: request.current_state,
+                private: b"read".to_vec(),
+                diagnostics: Diagnostics::new(),
+            })
+        }
+
+        async fn plan_resource_change(
+            &self,
+            request: PlanRequest,
+        ) -> Result<PlanResponse, Diagnostics> {
+            steer(&request.proposed_new_state)?;
+            let mut plan = PlanResponse::new(
+                thing_schema()
+                    .block
+                    .unknown_computed_nulls(&request.proposed_new_state),
+            );
+            plan.requires_replace.push(AttributePath::attribute("name"));
+            plan.planned_private = b"planned".to_vec();
+            plan.diagnostics.warning("Heads up", "");
+            Ok(plan)
+        }
+
+        async fn apply_resource_change(
+            &self,
+            request: ApplyRequest,
+        ) -> Result<ApplyResponse, Diagnostics> {
+            steer(&request.planned_state)?;
+            let mut new_state = request.planned_state;
+            new_state.set_attr("id", Value::from("id-1"));
+            Ok(ApplyResponse {
+                new_state,
+                private: request.planned_private,
+                diagnostics: Diagnostics::new(),
+            })
+        }
+    }
+
+    fn service() -> ProviderService<Steered> {
+        ProviderService::new(Arc::new(Steered))
+    }
+
+    fn dv(value: &Value) -> Option<pb::DynamicValue> {
+        Some(encode_dynamic_value(value, &thing_schema().value_type(), "test").unwrap())
+    }
+
+    fn thing(name: &str) -> Value {
+        Value::object([("name", Value::from(name)), ("id", Value::Null)])
+    }
+
+    fn plan_request(name: &str) -> pb::plan_resource_change::Request {
+        pb::plan_resource_change::Request {
+            type_name: "test_thing".into(),
+            prior_state: None,
+            proposed_new_state: dv(&thing(name)),
+            config: dv(&thing(name)),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn schema_and_metadata_list_types_and_capabilities() {
+        let svc = service();
+        let schema = svc
+            .get_provider_schema(Request::new(pb::get_provider_schema::Request {}))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(schema.resource_schemas["test_thing"].version, 1);
+        assert!(schema.data_source_schemas.contains_key("test_thing"));
+        assert!(schema.server_capabilities.unwrap().plan_destroy);
+        let meta = svc
+            .get_metadata(Request::new(pb::get_metadata::Request {}))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(meta.resources[0].type_name, "test_thing");
+        assert_eq!(meta.data_sources[0].type_name, "test_thing");
+    }
+
+    #[tokio::test]
+    async fn plan_encodes_state_replace_paths_private_and_warnings() {
+        let resp = service()
+            .plan_resource_change(Request::new(plan_request("ok")))
+            .await
+            .unwrap()
+            .into_inner();
+        let planned = decode_dynamic_value(
+            resp.planned_state.as_ref(),
+            &thing_schema().value_type(),
+            "t",
+        )
+        .unwrap();
+        assert!(planned.get_attr("id").unwrap().is_unknown());
+        assert_eq!(resp.requires_replace.len(), 1);
+        assert_eq!(
+            AttributePath::from_proto(&resp.requires_replace[0]),
+            AttributePath::attribute("name")
+        );
+        assert_eq!(resp.planned_private, b"planned");
+        assert_eq!(resp.diagnostics.len(), 1);
+        assert_eq!(
+            resp.diagnostics[0].severity,
+            i32::from(pb::diagnostic::Severity::Warning)
+        );
+    }
+
+    #[tokio::test]
+    async fn provider_errors_and_panics_become_diagnostics() {
+        let svc = service();
+        let resp = svc
+            .plan_resource_change(Request::new(plan_request("fail")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.planned_state.is_none());
+        assert_eq!(resp.diagnostics[0].summary, "Refused");
+        let path = AttributePath::from_proto(resp.diagnostics[0].attribute.as_ref().unwrap());
+        assert_eq!(path, AttributePath::attribute("name"));
+
+        let resp = svc
+            .plan_resource_change(Request::new(plan_request("panic")))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.diagnostics[0].summary, "Provider bug");
+        assert!(resp.diagnostics[0].detail.contains("steered into a panic"));
+    }
+
+    #[tokio::test]
+    async fn unknown_type_names_and_bad_values_are_diagnostics() {
+        let svc = service();
+        let mut req = plan_request("ok");
+        req.type_name = "test_nope".into();
+        let resp = svc
+            .plan_resource_change(Request::new(req))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.diagnostics[0].summary, "Unknown resource type");
+
+        let mut req = plan_request("ok");
+        req.config = Some(pb::DynamicValue {
+            msgpack: vec![0x81, 0xa1, b'x', 0xc0],
+            json: Vec::new(),
+        });
+        let resp = svc
+            .plan_resource_change(Request::new(req))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.diagnostics[0].summary, "Invalid value from Terraform");
+        assert!(
+            resp.diagnostics[0].detail.contains("unexpected attribute"),
+            "{:?}",
+            resp.diagnostics
+        );
+
+        let resp = svc
+            .read_data_source(Request::new(pb::read_data_source::Request {
+                type_name: "test_thing".into(),
+                config: dv(&thing("ok")),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.diagnostics[0].summary, "Data source not implemented");
+    }
+
+    #[tokio::test]
+    async fn failed_apply_reports_the_prior_state() {
+        let prior = thing("fail");
+        let resp = service()
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "test_thing".into(),
+                prior_state: dv(&prior),
+                planned_state: dv(&thing("fail")),
+                config: dv(&thing("fail")),
+                planned_private: b"p".to_vec(),
+                provider_meta: None,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.new_state, dv(&prior));
+        assert_eq!(resp.private, b"p");
+        assert_eq!(resp.diagnostics[0].summary, "Refused");
+    }
+
+    #[tokio::test]
+    async fn apply_and_read_round_trip_values() {
+        let svc = service();
+        let resp = svc
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "test_thing".into(),
+                planned_state: dv(&thing("ok")),
+                config: dv(&thing("ok")),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.diagnostics.is_empty());
+        let state =
+            decode_dynamic_value(resp.new_state.as_ref(), &thing_schema().value_type(), "t")
+                .unwrap();
+        assert_eq!(state.get_attr("id"), Some(&Value::from("id-1")));
+
+        let read = svc
+            .read_resource(Request::new(pb::read_resource::Request {
+                type_name: "test_thing".into(),
+                current_state: resp.new_state.clone(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read.new_state, resp.new_state);
+        assert_eq!(read.private, b"read");
+    }
+
+    #[tokio::test]
+    async fn upgrade_decodes_json_state_with_the_current_schema() {
+        let resp = service()
+            .upgrade_resource_state(Request::new(pb::upgrade_resource_state::Request {
+                type_name: "test_thing".into(),
+                version: 1,
+                raw_state: Some(pb::RawState {
+                    json: br#"{"name":"n","id":"i","dropped":true}"#.to_vec(),
+                    flatmap: std::collections::HashMap::new(),
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.diagnostics.is_empty(), "{:?}", resp.diagnostics);
+        let state = decode_dynamic_value(
+            resp.upgraded_state.as_ref(),
+            &thing_schema().value_type(),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            state,
+            Value::object([("name", Value::from("n")), ("id", Value::from("i"))])
+        );
+    }
+
+    #[tokio::test]
+    async fn import_defaults_to_unsupported() {
+        let resp = service()
+            .import_resource_state(Request::new(pb::import_resource_state::Request {
+                type_name: "test_thing".into(),
+                id: "x".into(),
+                client_capabilities: None,
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(resp.imported_resources.is_empty());
+        assert_eq!(resp.diagnostics[0].summary, "Import not supported");
+    }
+}

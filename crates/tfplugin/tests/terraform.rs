@@ -6,6 +6,9 @@
 //! Needs Terraform at `/usr/local/bin/terraform` (or `$TERRAFORM`); fails
 //! with a clear message if it is missing.
 
+// Test helpers outside #[test] functions: failing loudly is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
