@@ -55,6 +55,7 @@ pub struct Context {
     /// Thin provisioning limit for placement.
     pub over_provisioning_percent: u64,
     cache: Mutex<Option<Arc<Observed>>>,
+    pending: Mutex<BTreeMap<RecordKey, Record>>,
 }
 
 /// A fleet error as a diagnostic that names the nodes.
@@ -69,6 +70,7 @@ impl Context {
             fleet,
             over_provisioning_percent,
             cache: Mutex::new(None),
+            pending: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -118,6 +120,17 @@ impl Context {
         self.invalidate().await;
         r.map_err(|e| fleet_diag(&format!("Cannot store {}", rec.key), e))?;
         Ok(rec)
+    }
+
+    /// Registers `rec` as planned in this run and returns every record planned so far
+    /// (with `rec` last). Terraform plans a resource after those it depends on, so a
+    /// `node_v2` that depends on the setting is predicted with the setting's new value.
+    pub async fn plan_overlay(&self, rec: Record) -> Vec<Record> {
+        let mut p = self.pending.lock().await;
+        p.insert(rec.key.clone(), rec.clone());
+        let mut out: Vec<Record> = p.values().filter(|r| r.key != rec.key).cloned().collect();
+        out.push(rec);
+        out
     }
 
     /// Predicts `overlay` on one node.

@@ -76,12 +76,14 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
     if prior.as_ref() == Some(&spec) && obs.drift(&key(&spec.node)).is_empty() {
         return Ok(plan_unchanged(&req));
     }
-    let overlay = [Record {
-        key: key(&spec.node),
-        revision: obs.merged.max_revision() + 1,
-        deleted: false,
-        spec: serde_json::to_value(&spec).map_err(internal)?,
-    }];
+    let overlay = ctx
+        .plan_overlay(Record {
+            key: key(&spec.node),
+            revision: obs.merged.max_revision() + 1,
+            deleted: false,
+            spec: serde_json::to_value(&spec).map_err(internal)?,
+        })
+        .await;
     let p = ctx.predict(&spec.node, &overlay).await?;
     if !p.errors.is_empty() {
         return Err(p

@@ -137,12 +137,14 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
         return Ok(plan_unchanged(&req));
     }
     let spec_json = serde_json::to_value(&spec).map_err(crate::convert::internal)?;
-    let overlay = [Record {
-        key: key(),
-        revision: obs.merged.max_revision() + 1,
-        deleted: false,
-        spec: spec_json,
-    }];
+    let overlay = ctx
+        .plan_overlay(Record {
+            key: key(),
+            revision: obs.merged.max_revision() + 1,
+            deleted: false,
+            spec: spec_json,
+        })
+        .await;
     let preds = ctx.predict_all(&overlay).await?;
     let errs = prediction_errors(&preds);
     if errs.has_errors() {
