@@ -1,0 +1,213 @@
+//! `v2engine-lab`: builds, inspects, reboots and removes a lab of v2engine nodes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use lab::lab::{self as cmds, UpOptions};
+use lab::plan::{DEFAULT_DISK_SIZE_MIB, LabPaths};
+use lab::report;
+use lab::state::{LabState, SpdkOptions};
+
+/// Several v2engine hosts in network namespaces on one machine.
+#[derive(Debug, Parser)]
+#[command(name = "v2engine-lab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct DirArg {
+    /// The lab directory: lab.json, keys, disks, logs and the generated files live here.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Builds the lab, or makes sure an existing one is complete and running.
+    Up {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Number of nodes (node-1 … node-N); default: the existing lab's, or 3.
+        #[arg(long, value_name = "N")]
+        nodes: Option<usize>,
+        /// Nodes whose simulated memory is fragmented, so enabling the engine there needs a
+        /// reboot: comma-separated names or numbers, or "none". Default: the last node.
+        #[arg(long, value_name = "LIST")]
+        fragmented_nodes: Option<String>,
+        /// Size of each of the two disks per node.
+        #[arg(long, value_name = "MIB", default_value_t = DEFAULT_DISK_SIZE_MIB)]
+        disk_size_mib: u64,
+        /// The v2engine-executor binary (default: next to v2engine-lab).
+        #[arg(long, value_name = "PATH")]
+        executor: Option<PathBuf>,
+        /// spdk_tgt (or spdk-sim) binary for the nodes' engines (stored in lab.json).
+        #[arg(long, value_name = "PATH")]
+        spdk_tgt: Option<PathBuf>,
+        /// An argument for spdk_tgt (repeat for several).
+        #[arg(long = "spdk-arg", value_name = "ARG", allow_hyphen_values = true)]
+        spdk_args: Vec<String>,
+    },
+    /// Removes every process, namespace, link and loop device of the lab.
+    Down {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Also remove the lab's files (keys, disks, logs, generated files, lab.json).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Reboots one node: stops its processes, boots its simulated host, starts them again.
+    Reboot {
+        /// The node, e.g. node-3.
+        node: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Shows every node: reachability, engine state, reboot reasons, hugepages, disks.
+    Status {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print_summary(lab: &LabState) {
+    let paths = LabPaths::new(&lab.dir);
+    println!(
+        "lab {} in {} (subnet {}, bridge {} at {})",
+        lab.id,
+        lab.dir.display(),
+        lab.subnet,
+        lab.bridge.name,
+        lab.bridge.address
+    );
+    for n in &lab.nodes {
+        let disks: Vec<String> = n
+            .disks
+            .iter()
+            .map(|d| d.path().display().to_string())
+            .collect();
+        println!(
+            "  {:<8} {:<15} ns {}  sshd pid {}  executor pid {}  disks {}{}",
+            n.name,
+            n.address.to_string(),
+            n.namespace,
+            n.sshd
+                .as_ref()
+                .map_or_else(|| "-".into(), |p| p.pid.to_string()),
+            n.executor
+                .as_ref()
+                .map_or_else(|| "-".into(), |p| p.pid.to_string()),
+            disks.join(","),
+            if n.fragmented {
+                "  (fragmented memory)"
+            } else {
+                ""
+            },
+        );
+    }
+    println!("files:");
+    for f in [
+        paths.tfvars(),
+        paths.terraformrc(),
+        paths.inventory(),
+        paths.lab_env(),
+        paths.known_hosts(),
+        paths.client_key(),
+    ] {
+        println!("  {}", f.display());
+    }
+    for note in &lab.notes {
+        println!("note: {note}");
+    }
+}
+
+fn run(cli: Cli) -> Result<(), cmds::LabError> {
+    match cli.command {
+        Command::Up {
+            dir,
+            nodes,
+            fragmented_nodes,
+            disk_size_mib,
+            executor,
+            spdk_tgt,
+            spdk_args,
+        } => {
+            let lab = cmds::up(&UpOptions {
+                dir: dir.dir,
+                nodes,
+                fragmented: fragmented_nodes,
+                disk_size_mib,
+                executor,
+                spdk: SpdkOptions {
+                    tgt: spdk_tgt,
+                    args: spdk_args,
+                },
+            })?;
+            print_summary(&lab);
+        }
+        Command::Down { dir, purge } => {
+            let r = cmds::down(&dir.dir, purge)?;
+            println!(
+                "stopped {} processes, deleted {} namespaces and {} links, detached {} loop devices{}",
+                r.stopped.len(),
+                r.namespaces.len(),
+                r.links.len(),
+                r.loop_devices.len(),
+                if r.purged {
+                    ", removed the lab's files"
+                } else {
+                    ""
+                }
+            );
+            for note in &r.notes {
+                println!("note: {note}");
+            }
+        }
+        Command::Reboot { node, dir } => {
+            cmds::reboot(&dir.dir, &node)?;
+            println!("{node} rebooted");
+        }
+        Command::Status { dir, json } => {
+            let reports = cmds::status(&dir.dir)?;
+            if json {
+                let text = serde_json::to_string_pretty(&reports).unwrap_or_default();
+                println!("{text}");
+            } else {
+                print!("{}", report::table(&reports));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut msg = format!("v2engine-lab: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                let s_text = s.to_string();
+                if !msg.contains(&s_text) {
+                    msg.push_str(&format!(": {s_text}"));
+                }
+                src = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
