@@ -1,7 +1,7 @@
 //! A server for Terraform's plugin protocol 6, for providers written in Rust.
 //!
 //! A provider implements [`Provider`] (schemas plus plan/apply/read/import
-//! and friends, working on decoded [`Value`]s) and calls [`serve`] from
+//! and friends, working on decoded [`Value`]s) and calls [`serve()`] from
 //! `main`:
 //!
 //! ```no_run
@@ -19,10 +19,12 @@
 //! }
 //! ```
 //!
-//! [`serve`] does go-plugin's part: the magic cookie check, protocol
+//! [`serve()`] does go-plugin's part: the magic cookie check, protocol
 //! negotiation, a unix socket with automatic mutual TLS, the handshake line,
 //! the controller/stdio/broker/health services, and exit on `Shutdown`.
 //! The crate speaks protocol 6.8 (Terraform 1.11).
+
+#![warn(missing_docs)]
 
 pub mod diag;
 pub mod goplugin;

@@ -31,6 +31,10 @@ use crate::tls;
 /// How long open connections get to finish after a shutdown request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// Largest gRPC message accepted or sent (large states and schemas exceed
+/// tonic's 4 MiB default; Terraform's own SDKs allow 256 MiB).
+const MAX_MESSAGE_SIZE: usize = 256 << 20;
+
 /// How long a client gets to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -175,7 +179,7 @@ pub async fn run<P: Provider>(
 }
 
 /// Serves the plugin's gRPC services on `listener` until `shutdown` fires
-/// (then waits at most [`SHUTDOWN_GRACE`] for open calls).
+/// (then waits at most two seconds for open calls).
 pub async fn serve_on<P: Provider>(
     listener: UnixListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -184,9 +188,11 @@ pub async fn serve_on<P: Provider>(
 ) -> Result<(), ServeError> {
     let incoming = accept_loop(listener, tls.map(TlsAcceptor::from), shutdown.clone());
     let router = tonic::transport::Server::builder()
-        .add_service(tfplugin6::provider_server::ProviderServer::new(
-            ProviderService::new(provider),
-        ))
+        .add_service(
+            tfplugin6::provider_server::ProviderServer::new(ProviderService::new(provider))
+                .max_decoding_message_size(MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(MAX_MESSAGE_SIZE),
+        )
         .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(
             Controller::new(shutdown.clone()),
         ))
