@@ -1,0 +1,265 @@
+//! The provider driven by the real terraform binary against real executors (SimHost) on
+//! Unix sockets: plan-time reboot prediction, apply, an empty second plan, refresh after
+//! a reboot, import, and plan-time validation that changes nothing.
+
+mod common;
+
+use common::{SimFleet, Tf, header};
+use serde_json::Value;
+
+fn resource<'a>(plan: &'a Value, address: &str) -> &'a Value {
+    plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} not in plan"))
+}
+
+fn state_resource<'a>(state: &'a Value, address: &str) -> &'a Value {
+    state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} not in state"))
+}
+
+const CONFIG: &str = r#"
+resource "v2engine_data_engine_setting" "this" {
+  enabled            = true
+  hugepage_limit_mib = 64
+}
+
+resource "v2engine_node_v2" "node2" {
+  node       = "node-2"
+  cpu_mask   = "0x3"
+  depends_on = [v2engine_data_engine_setting.this]
+}
+
+resource "v2engine_storage_class" "fast" {
+  name               = "fast"
+  number_of_replicas = 2
+}
+"#;
+
+#[test]
+fn plan_predicts_reboot_apply_converges_and_reboot_refreshes() {
+    let mut fleet = SimFleet::new(3);
+    let tf = Tf::new(fleet.dir.path(), "main");
+    tf.write(&format!("{}{CONFIG}", header(&fleet.nodes_hcl())));
+    tf.init();
+
+    // Plan: node-3 (fragmented) will need a reboot, known at plan time and warned about.
+    let out = tf.ok(&["plan", "-input=false", "-no-color", "-out=plan.bin"]);
+    assert!(out.contains("Node node-3 will need a reboot"), "{out}");
+    assert!(
+        out.contains(
+            "allocated 3 of 32 hugepages; the boot configuration will allocate them at next boot"
+        ),
+        "{out}"
+    );
+    let plan = tf.show_json(Some("plan.bin"));
+    let after = &resource(&plan, "v2engine_data_engine_setting.this")["change"]["after"];
+    assert_eq!(
+        after["reboot_required_nodes"],
+        serde_json::json!(["node-3"])
+    );
+    assert_eq!(after["nodes"]["node-1"]["engine_state"], "ready");
+    assert_eq!(
+        after["nodes"]["node-3"]["engine_state"],
+        "waiting_for_reboot"
+    );
+    assert_eq!(after["nodes"]["node-3"]["target_pages"], 32);
+    // node_v2 depends on the setting, so its prediction includes the setting's new value.
+    let n2 = &resource(&plan, "v2engine_node_v2.node2")["change"]["after"];
+    assert_eq!(n2["reboot_required"], false);
+    assert_eq!(n2["engine_state"], "ready");
+    // Planning changed nothing on any host.
+    assert!(
+        fleet
+            .records_snapshot()
+            .iter()
+            .all(|(p, _)| !p.to_string_lossy().contains("records")),
+        "plan wrote records"
+    );
+
+    tf.ok(&["apply", "-input=false", "-no-color", "plan.bin"]);
+    let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "second plan is not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // After the reboot, a refresh shows node-3 ready.
+    fleet.node("node-3").reboot();
+    tf.ok(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ]);
+    let state = tf.show_json(None);
+    let s = &state_resource(&state, "v2engine_data_engine_setting.this")["values"];
+    assert_eq!(s["reboot_required_nodes"], serde_json::json!([]));
+    assert_eq!(s["nodes"]["node-3"]["engine_state"], "ready");
+    assert_eq!(s["nodes"]["node-3"]["expected_pages"], 32);
+    let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "plan after reboot is not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // Every resource imports back to the same state.
+    let imp = Tf::new(fleet.dir.path(), "import");
+    imp.write(&format!("{}{CONFIG}", header(&fleet.nodes_hcl())));
+    imp.init();
+    imp.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "v2engine_data_engine_setting.this",
+        "cluster",
+    ]);
+    imp.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "v2engine_node_v2.node2",
+        "node-2",
+    ]);
+    imp.ok(&[
+        "import",
+        "-input=false",
+        "-no-color",
+        "v2engine_storage_class.fast",
+        "fast",
+    ]);
+    let o = imp.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "plan after import is not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let a = tf.show_json(None);
+    let b = imp.show_json(None);
+    for addr in [
+        "v2engine_data_engine_setting.this",
+        "v2engine_node_v2.node2",
+        "v2engine_storage_class.fast",
+    ] {
+        let mut x = state_resource(&a, addr)["values"].clone();
+        let mut y = state_resource(&b, addr)["values"].clone();
+        x["timeouts"] = Value::Null;
+        y["timeouts"] = Value::Null;
+        assert_eq!(x, y, "{addr} imported differently");
+    }
+
+    // Destroy removes the records (tombstones) and disables the engine.
+    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    let o = imp.run(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-refresh-only",
+        "-detailed-exitcode",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the imported copy should see the objects gone"
+    );
+}
+
+#[test]
+fn invalid_configurations_fail_at_plan_with_paths_and_change_nothing() {
+    let fleet = SimFleet::new(2);
+    let before = fleet.records_snapshot();
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"resource "v2engine_storage_class" "x" {
+  name       = "x"
+  migratable = true
+}"#,
+            "migratable",
+        ),
+        (
+            r#"resource "v2engine_storage_class" "x" {
+  name        = "x"
+  access_mode = "rwx"
+}"#,
+            "access_mode",
+        ),
+        (
+            r#"resource "v2engine_storage_class" "x" {
+  name               = "x"
+  number_of_replicas = 0
+}"#,
+            "number_of_replicas",
+        ),
+        (
+            r#"resource "v2engine_storage_class" "x" {
+  name               = "x"
+  number_of_replicas = 21
+}"#,
+            "number_of_replicas",
+        ),
+        (
+            r#"resource "v2engine_node_v2" "x" {
+  node = "node-9"
+}"#,
+            "node",
+        ),
+        (
+            r#"resource "v2engine_data_engine_setting" "x" {
+  cpu_mask = "0xZZ"
+}"#,
+            "cpu_mask",
+        ),
+        (
+            r#"resource "v2engine_node_v2" "x" {
+  node     = "node-1"
+  cpu_mask = "3"
+}"#,
+            "cpu_mask",
+        ),
+    ];
+    for (i, (body, attr)) in cases.iter().enumerate() {
+        let tf = Tf::new(fleet.dir.path(), &format!("bad{i}"));
+        tf.write(&format!("{}{body}\n", header(&fleet.nodes_hcl())));
+        tf.init();
+        let out = tf.fails(&["plan", "-input=false", "-no-color"]);
+        // Terraform prints the offending attribute's line under the error.
+        assert!(
+            out.contains(&format!("{attr} ")) || out.contains(&format!("{attr}=")),
+            "case {i}: {out}"
+        );
+        assert!(out.contains("Error"), "case {i}: {out}");
+    }
+    assert_eq!(
+        before,
+        fleet.records_snapshot(),
+        "a failed plan changed a host"
+    );
+}
+
+#[test]
+fn an_unreachable_node_fails_the_plan_naming_it() {
+    let mut fleet = SimFleet::new(2);
+    let tf = Tf::new(fleet.dir.path(), "main");
+    tf.write(&format!(
+        "{}resource \"v2engine_data_engine_setting\" \"this\" {{\n  enabled = true\n}}\n",
+        header(&fleet.nodes_hcl())
+    ));
+    tf.init();
+    fleet.node("node-2").stop();
+    let out = tf.fails(&["plan", "-input=false", "-no-color"]);
+    assert!(out.contains("node-2"), "{out}");
+    assert!(!out.contains("node node-1:"), "node-1 is fine: {out}");
+}
