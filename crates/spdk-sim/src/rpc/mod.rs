@@ -65,6 +65,7 @@ const STARTUP_ONLY: &[&str] = &["framework_start_init"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct GetMethods {
     current: Option<bool>,
     include_aliases: Option<bool>,
@@ -72,7 +73,6 @@ struct GetMethods {
 
 fn get_methods(params: Option<Value>) -> Result<J, RpcError> {
     let p: GetMethods = decode(params, Decoder::Nvmf)?;
-    let _ = p.include_aliases;
     let current = p.current.unwrap_or(false);
     let list = METHODS
         .iter()

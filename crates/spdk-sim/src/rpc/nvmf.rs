@@ -20,8 +20,11 @@ fn invalid() -> RpcError {
     RpcError::invalid_parameters()
 }
 
+/// Unlike most methods, SPDK decodes `nvmf_create_transport` relaxed (transport-specific options
+/// such as `no_srq` or `disable_mappable_bar0` are ignored by TCP), so unknown keys are accepted;
+/// known keys are still type-checked.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct CreateTransport {
     trtype: String,
     tgt_name: Option<String>,
@@ -52,13 +55,6 @@ struct CreateTransport {
 /// -32603 "Transport type 'TCP' already exists"; -32602 for other transport types.
 pub fn create_transport(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: CreateTransport = decode(params, Decoder::Nvmf)?;
-    let _ = (
-        &p.tgt_name,
-        p.max_qpairs_per_ctrlr,
-        p.no_wr_batching,
-        p.control_msg_num,
-        p.disable_command_passthru,
-    );
     if !p.trtype.eq_ignore_ascii_case("tcp") {
         return Err(invalid());
     }
@@ -121,6 +117,7 @@ pub fn create_transport(t: &mut Target, params: Option<Value>) -> Result<J, RpcE
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct GetTransports {
     trtype: Option<String>,
     tgt_name: Option<String>,
@@ -132,7 +129,6 @@ struct GetTransports {
 /// -32602 when the requested transport does not exist.
 pub fn get_transports(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: GetTransports = decode(params, Decoder::Nvmf)?;
-    let _ = p.tgt_name;
     let list: Vec<J> = t
         .transports
         .iter()
@@ -151,6 +147,7 @@ pub fn get_transports(t: &mut Target, params: Option<Value>) -> Result<J, RpcErr
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct CreateSubsystem {
     nqn: String,
     serial_number: Option<String>,
@@ -171,11 +168,6 @@ struct CreateSubsystem {
 /// As described; -32602 "Invalid SN/MN ..." for bad serial/model numbers.
 pub fn create_subsystem(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: CreateSubsystem = decode(params, Decoder::Nvmf)?;
-    let _ = (
-        p.max_discard_size_kib,
-        p.max_write_zeroes_size_kib,
-        &p.tgt_name,
-    );
     let serial = p.serial_number.unwrap_or_else(|| DEFAULT_SERIAL.to_owned());
     let model = p.model_number.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
     nvmf::check_serial(&serial)?;
@@ -217,6 +209,7 @@ pub fn create_subsystem(t: &mut Target, params: Option<Value>) -> Result<J, RpcE
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct NqnOnly {
     nqn: String,
     tgt_name: Option<String>,
@@ -228,7 +221,6 @@ struct NqnOnly {
 /// -32602 "Invalid parameters" for an unknown NQN.
 pub fn delete_subsystem(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: NqnOnly = decode(params, Decoder::Nvmf)?;
-    let _ = p.tgt_name;
     let idx = t
         .subsystems
         .iter()
@@ -245,6 +237,7 @@ pub fn delete_subsystem(t: &mut Target, params: Option<Value>) -> Result<J, RpcE
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct NsParams {
     bdev_name: String,
     nsid: Option<u32>,
@@ -255,10 +248,13 @@ struct NsParams {
     anagrpid: Option<u32>,
     no_auto_visible: Option<bool>,
     ptpl_file: Option<String>,
+    /// Sent (as `false`) by the `spdk==25.5` Python client.
+    hide_metadata: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct AddNs {
     nqn: String,
     namespace: NsParams,
@@ -272,14 +268,6 @@ struct AddNs {
 /// or claimed bdev or an unusable NSID.
 pub fn add_ns(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: AddNs = decode(params, Decoder::Nvmf)?;
-    let _ = (
-        &p.tgt_name,
-        &p.namespace.nguid,
-        &p.namespace.eui64,
-        p.namespace.anagrpid,
-        p.namespace.no_auto_visible,
-        &p.namespace.ptpl_file,
-    );
     let Some(sub) = t.subsystem(&p.nqn) else {
         return Err(RpcError::new(
             INVALID_PARAMS,
@@ -311,6 +299,7 @@ pub fn add_ns(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct RemoveNs {
     nqn: String,
     nsid: u32,
@@ -323,7 +312,6 @@ struct RemoveNs {
 /// -32602 for an unknown subsystem or NSID.
 pub fn remove_ns(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: RemoveNs = decode(params, Decoder::Nvmf)?;
-    let _ = p.tgt_name;
     let sub = t.subsystem_mut(&p.nqn).ok_or_else(invalid)?;
     let idx = sub
         .namespaces
@@ -338,6 +326,7 @@ pub fn remove_ns(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct ListenParams {
     trtype: String,
     adrfam: Option<String>,
@@ -347,6 +336,7 @@ struct ListenParams {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct Listener {
     nqn: String,
     listen_address: ListenParams,
@@ -384,7 +374,6 @@ pub fn add_listener(
     params: Option<Value>,
 ) -> Result<J, RpcError> {
     let p: Listener = decode(params, Decoder::Nvmf)?;
-    let _ = (&p.tgt_name, p.secure_channel, &p.ana_state, &p.sock_impl);
     let addr = listen_addr(&p.listen_address)?;
     let sub = t.subsystem(&p.nqn).ok_or_else(invalid)?;
     if t.transports.is_empty() || sub.listeners.contains(&addr) {
@@ -424,6 +413,7 @@ pub fn remove_listener(t: &mut Target, params: Option<Value>) -> Result<J, RpcEr
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct Host {
     nqn: String,
     host: String,
@@ -439,7 +429,6 @@ struct Host {
 /// -32602 for an unknown subsystem.
 pub fn add_host(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: Host = decode(params, Decoder::Nvmf)?;
-    let _ = (&p.tgt_name, &p.psk, &p.dhchap_key, &p.dhchap_ctrlr_key);
     let sub = t.subsystem_mut(&p.nqn).ok_or_else(invalid)?;
     if !sub.hosts.contains(&p.host) {
         sub.hosts.push(p.host);
@@ -463,6 +452,7 @@ pub fn remove_host(t: &mut Target, params: Option<Value>) -> Result<J, RpcError>
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct AllowAny {
     nqn: String,
     allow_any_host: bool,
@@ -475,13 +465,13 @@ struct AllowAny {
 /// -32602 for an unknown subsystem.
 pub fn allow_any_host(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: AllowAny = decode(params, Decoder::Nvmf)?;
-    let _ = p.tgt_name;
     t.subsystem_mut(&p.nqn).ok_or_else(invalid)?.allow_any_host = p.allow_any_host;
     Ok(J::Bool(true))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)] // some keys are accepted for compatibility and have no effect here
 struct GetSubsystems {
     nqn: Option<String>,
     tgt_name: Option<String>,
@@ -493,7 +483,6 @@ struct GetSubsystems {
 /// -19 "No such device" for an unknown NQN.
 pub fn get_subsystems(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: GetSubsystems = decode(params, Decoder::Nvmf)?;
-    let _ = p.tgt_name;
     match p.nqn.as_deref() {
         None => {
             let mut list = vec![nvmf::discovery_json()];
