@@ -11,10 +11,12 @@ pub const DEFAULT_EXECUTOR_SOCKET: &str = "/run/v2engine/executor.sock";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
     /// No `scheme://`.
-    #[error("endpoint {0:?} has no scheme; use unix:///path or ssh://user@host[:port][/socket]")]
+    #[error(
+        "endpoint {0:?} has no scheme; use unix:///path, ssh://user@host[:port][/socket] or https://host:port"
+    )]
     NoScheme(String),
     /// A scheme we do not speak.
-    #[error("endpoint {endpoint:?}: unsupported scheme {scheme:?}; use unix or ssh")]
+    #[error("endpoint {endpoint:?}: unsupported scheme {scheme:?}; use unix, ssh or https")]
     Scheme {
         /// The endpoint as given.
         endpoint: String,
@@ -47,6 +49,14 @@ pub enum Endpoint {
         port: u16,
         /// Executor socket path on that host (default [`DEFAULT_EXECUTOR_SOCKET`]).
         socket: PathBuf,
+    },
+    /// The executor's TCP listener, reached with mutual TLS: `https://10.0.0.1:7443`.
+    /// The port is required; the host is also the TLS server name.
+    Https {
+        /// Host name or address (IPv6 in brackets in the URL).
+        host: String,
+        /// Port.
+        port: u16,
     },
 }
 
@@ -82,7 +92,8 @@ impl FromStr for Endpoint {
                         "the user must be a plain name (no password in the URL)",
                     ));
                 }
-                let (host, port) = split_host_port(hostport).map_err(|r| malformed(&r))?;
+                let (host, port) =
+                    split_host_port(hostport, Some(22)).map_err(|r| malformed(&r))?;
                 if host.is_empty() {
                     return Err(malformed("the host is empty"));
                 }
@@ -98,6 +109,24 @@ impl FromStr for Endpoint {
                     socket,
                 })
             }
+            "https" => {
+                let authority = rest.strip_suffix('/').unwrap_or(rest);
+                if authority.contains('/') {
+                    return Err(malformed(
+                        "an https endpoint has no path: https://host:port",
+                    ));
+                }
+                if authority.contains('@') {
+                    return Err(malformed(
+                        "an https endpoint has no user; the client certificate identifies us",
+                    ));
+                }
+                let (host, port) = split_host_port(authority, None).map_err(|r| malformed(&r))?;
+                if host.is_empty() {
+                    return Err(malformed("the host is empty"));
+                }
+                Ok(Endpoint::Https { host, port })
+            }
             other => Err(EndpointError::Scheme {
                 endpoint: s.to_string(),
                 scheme: other.to_string(),
@@ -106,31 +135,35 @@ impl FromStr for Endpoint {
     }
 }
 
-fn split_host_port(s: &str) -> Result<(String, u16), String> {
-    if let Some(rest) = s.strip_prefix('[') {
+/// Splits `host[:port]` (IPv6 in brackets); `default_port` `None` makes the port required.
+fn split_host_port(s: &str, default_port: Option<u16>) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest
             .split_once(']')
             .ok_or("unclosed '[' in an IPv6 address")?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p
-                .parse()
-                .map_err(|_| format!("port {p:?} is not a number from 1 to 65535"))?,
-            None if after.is_empty() => 22,
+        match after.strip_prefix(':') {
+            Some(p) => (host, Some(p)),
+            None if after.is_empty() => (host, None),
             None => return Err(format!("unexpected {after:?} after the IPv6 address")),
-        };
-        return Ok((host.to_string(), port));
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) => {
-            let port: u16 = p
-                .parse()
-                .map_err(|_| format!("port {p:?} is not a number from 1 to 65535"))?;
-            if port == 0 {
-                return Err("port 0 is not a port".into());
-            }
-            Ok((h.to_string(), port))
         }
-        None => Ok((s.to_string(), 22)),
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        Some(p) => parse_port(p)?,
+        None => default_port.ok_or("the port is required (host:port)")?,
+    };
+    Ok((host.to_string(), port))
+}
+
+fn parse_port(p: &str) -> Result<u16, String> {
+    match p.parse::<u16>() {
+        Ok(0) => Err("port 0 is not a port".into()),
+        Ok(port) => Ok(port),
+        Err(_) => Err(format!("port {p:?} is not a number from 1 to 65535")),
     }
 }
 
@@ -144,14 +177,24 @@ impl fmt::Display for Endpoint {
                 port,
                 socket,
             } => {
-                let host = if host.contains(':') {
-                    format!("[{host}]")
-                } else {
-                    host.clone()
-                };
-                write!(f, "ssh://{user}@{host}:{port}{}", socket.display())
+                write!(
+                    f,
+                    "ssh://{user}@{}:{port}{}",
+                    bracket(host),
+                    socket.display()
+                )
             }
+            Endpoint::Https { host, port } => write!(f, "https://{}:{port}", bracket(host)),
         }
+    }
+}
+
+/// `host`, in brackets when it is an IPv6 address.
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
     }
 }
 
@@ -207,5 +250,56 @@ mod tests {
         assert!("ssh://h:99999".parse::<Endpoint>().is_err());
         assert!("ssh://h:0".parse::<Endpoint>().is_err());
         assert!("ssh://@h".parse::<Endpoint>().is_err());
+    }
+
+    #[test]
+    fn parses_https() {
+        let e: Endpoint = "https://node-1.example:7443".parse().unwrap();
+        assert_eq!(
+            e,
+            Endpoint::Https {
+                host: "node-1.example".into(),
+                port: 7443
+            }
+        );
+        assert_eq!(e.to_string(), "https://node-1.example:7443");
+        let e: Endpoint = "https://[::1]:7443/".parse().unwrap();
+        assert_eq!(
+            e,
+            Endpoint::Https {
+                host: "::1".into(),
+                port: 7443
+            }
+        );
+        assert_eq!(e.to_string(), "https://[::1]:7443");
+        assert_eq!(e.to_string().parse::<Endpoint>().unwrap(), e);
+    }
+
+    #[test]
+    fn refuses_bad_https_endpoints() {
+        for bad in [
+            "https://h",
+            "https://[::1]",
+            "https://h:0",
+            "https://h:x",
+            "https://:7443",
+            "https://h:7443/run/x.sock",
+            "https://root@h:7443",
+        ] {
+            assert!(
+                matches!(
+                    bad.parse::<Endpoint>(),
+                    Err(EndpointError::Malformed { .. })
+                ),
+                "{bad} was accepted"
+            );
+        }
+        let err = "https://h".parse::<Endpoint>().unwrap_err().to_string();
+        assert!(err.contains("port is required"), "{err}");
+    }
+
+    #[test]
+    fn ipv6_ssh_port_zero_is_refused() {
+        assert!("ssh://[::1]:0".parse::<Endpoint>().is_err());
     }
 }
