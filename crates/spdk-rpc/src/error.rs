@@ -6,6 +6,22 @@
 //! -32700 for raid and -32602 for nvmf; several lvol errors come as -32602/-32603 with the errno
 //! text only in the message). [`classify`] therefore looks at the code *and* the message; the
 //! original code and message are always kept in [`RpcError`].
+//!
+//! What v24.09 sends and how it is classified (from shared/spdk/error_table.md):
+//!
+//! | kind | codes and messages |
+//! |---|---|
+//! | `NotFound` | -2, -19 (aio/lvol/bdev/nvme), -19 "raid bdev X not found" |
+//! | `AlreadyExists` | -17 "File exists", -32602 "File exists" (snapshot), -114 (nvme attach), -32603 "Transport type 'TCP' already exists" |
+//! | `PermissionDenied` | -1 (second lvstore on a bdev, raid member claimed, call before init), -32603 "Operation not permitted" (delete a snapshot with clones) |
+//! | `InvalidParams` | -22, -32602 "Invalid parameters" (nvmf: also unknown bdev/NQN!), -32603/-32700 "spdk_json_decode_object failed" |
+//! | `NoSpace` | -32602 "No space left on device" (lvol create/resize) |
+//! | `Timeout` | -110 (`bdev_get_bdevs` with `timeout`) |
+//! | `MethodNotFound` | -32601 |
+//! | `Other` | -32603 "Unable to create subsystem <nqn>" (duplicate *or* malformed NQN), -12, -32600 |
+//!
+//! The executor should treat "already exists" as success only after reading the object back
+//! and finding it matches what it wanted.
 
 use std::fmt;
 use std::path::PathBuf;

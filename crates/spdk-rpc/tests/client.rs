@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -26,7 +26,7 @@ fn socket() -> (TempDir, PathBuf) {
     (dir, path)
 }
 
-fn quick_client(path: &PathBuf) -> SpdkClient {
+fn quick_client(path: &Path) -> SpdkClient {
     SpdkClient::with_config(
         path,
         ClientConfig {
@@ -352,7 +352,7 @@ const GARBAGE: [&[u8]; 3] = [
 ];
 
 /// A server that sends `garbage` on its first connection and `true` on later ones.
-fn garbage_then_true(path: &PathBuf, garbage: &'static [u8]) -> FakeServer {
+fn garbage_then_true(path: &Path, garbage: &'static [u8]) -> FakeServer {
     FakeServer::start(path, move |seen: &Seen| {
         if seen.conn == 0 {
             Reply::Raw(garbage.to_vec())
