@@ -2,8 +2,11 @@
 //!
 //! - `check-deps`: enforces the crate dependency rules of ARCHITECTURE.md from
 //!   `cargo metadata` (normal dependencies, transitively).
+//! - `gen-docs` / `check-docs`: the Terraform registry docs under docs/, generated from the
+//!   model (through the provider schema) and examples/.
 
 mod deps;
+mod docs;
 
 use std::process::ExitCode;
 
@@ -20,8 +23,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("gen-docs") => match docs::write(&docs::repo_root()) {
+            Ok(n) => {
+                println!("wrote {n} docs files");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gen-docs: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("check-docs") => match docs::check(&docs::repo_root()) {
+            Ok(n) => {
+                println!("{n} docs files are up to date");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("check-docs: {e}");
+                ExitCode::FAILURE
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask check-deps");
+            eprintln!("usage: cargo xtask check-deps | gen-docs | check-docs");
             ExitCode::from(2)
         }
     }

@@ -1,0 +1,42 @@
+# v2engine quickstart: turn the V2 data engine on across the lab (or your fleet), see which
+# nodes need a reboot before anything changes, and define a replicated storage class.
+#
+#   terraform init && terraform plan -var-file=LAB_DIR/terraform.tfvars.json
+#
+# `v2engine-lab up` writes terraform.tfvars.json with these variables.
+
+terraform {
+  required_providers {
+    v2engine = {
+      source = "v2engine/v2engine"
+    }
+  }
+}
+
+provider "v2engine" {
+  nodes                = var.nodes
+  ssh_private_key_file = var.ssh_private_key_file
+  ssh_known_hosts_file = var.ssh_known_hosts_file
+}
+
+resource "v2engine_data_engine_setting" "this" {
+  enabled            = true
+  hugepage_limit_mib = var.hugepage_limit_mib
+  cpu_mask           = "0x1"
+}
+
+resource "v2engine_storage_class" "replicated" {
+  name               = "replicated"
+  number_of_replicas = 2
+  data_locality      = "best-effort"
+}
+
+output "reboot_required_nodes" {
+  description = "Nodes whose hugepages need a reboot (known at plan time)."
+  value       = v2engine_data_engine_setting.this.reboot_required_nodes
+}
+
+output "nodes" {
+  description = "Per node: target hugepages and the predicted outcome."
+  value       = v2engine_data_engine_setting.this.nodes
+}

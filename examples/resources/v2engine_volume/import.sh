@@ -1,0 +1,2 @@
+# Import by volume name.
+terraform import v2engine_volume.data data
