@@ -3,13 +3,16 @@
 //!
 //! - provider config: `directory` (required, absolute path) where items live;
 //! - resource `filestore_item`: `name` (required, forces replacement),
-//!   `content` (optional), `id` (computed, decided at create), `size`
-//!   (computed: bytes of content); one JSON file per item;
+//!   `content` (optional), `labels` (optional map), `annotation` blocks
+//!   (list nesting: `key`, optional `value`), `id` (computed, decided at
+//!   create), `size` (computed: bytes of content) and `stats` (a computed
+//!   nested attribute: `bytes`, `lines`); one JSON file per item;
 //! - data source `filestore_item`: looks an item up by `name`.
 //!
 //! Planning an item without content yields a warning; an invalid name is a
 //! validation error pointing at `name`. Import takes the item's name.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::RwLock;
@@ -21,8 +24,8 @@ use tfplugin::provider::{
     ValidateRequest,
 };
 use tfplugin::{
-    Attribute, AttributePath, Block, Diagnostic, Diagnostics, Provider, ProviderSchema, Schema,
-    Type, Value,
+    Attribute, AttributeMode, AttributePath, Block, BlockNesting, Diagnostic, Diagnostics,
+    NestedAttributes, NestedBlock, ObjectNesting, Provider, ProviderSchema, Schema, Type, Value,
 };
 
 const ITEM: &str = "filestore_item";
@@ -42,6 +45,17 @@ struct FileStore {
 struct StoredItem {
     id: String,
     content: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    annotations: Vec<StoredAnnotation>,
+}
+
+/// One `annotation` block.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredAnnotation {
+    key: String,
+    value: Option<String>,
 }
 
 fn item_schema() -> Schema {
@@ -60,7 +74,29 @@ fn item_schema() -> Schema {
             .attribute(
                 Attribute::computed("size", Type::Number)
                     .description("Length of `content` in bytes."),
-            ),
+            )
+            .attribute(
+                Attribute::optional("labels", Type::map(Type::String))
+                    .description("Free-form labels."),
+            )
+            .attribute(Attribute::nested(
+                "stats",
+                NestedAttributes::new(
+                    ObjectNesting::Single,
+                    vec![
+                        Attribute::computed("bytes", Type::Number),
+                        Attribute::computed("lines", Type::Number),
+                    ],
+                ),
+                AttributeMode::Computed,
+            ))
+            .block(NestedBlock::new(
+                "annotation",
+                BlockNesting::List,
+                Block::new()
+                    .attribute(Attribute::required("key", Type::String))
+                    .attribute(Attribute::optional("value", Type::String)),
+            )),
     )
 }
 
@@ -71,7 +107,8 @@ fn data_schema() -> Schema {
             .attribute(Attribute::required("name", Type::String))
             .attribute(Attribute::computed("content", Type::String))
             .attribute(Attribute::computed("id", Type::String))
-            .attribute(Attribute::computed("size", Type::Number)),
+            .attribute(Attribute::computed("size", Type::Number))
+            .attribute(Attribute::computed("labels", Type::map(Type::String))),
     )
 }
 
@@ -93,6 +130,19 @@ fn validate_name(config: &Value) -> Diagnostics {
         }
     }
     diags
+}
+
+/// `stats` for a content value: unknown while the content is.
+fn stats_of(content: &Value) -> Value {
+    let text = match content {
+        Value::Null => "",
+        Value::String(s) => s.as_str(),
+        _ => return Value::unknown(),
+    };
+    Value::object([
+        ("bytes", Value::from(text.len() as u64)),
+        ("lines", Value::from(text.lines().count() as u64)),
+    ])
 }
 
 fn size_of(content: &Value) -> Value {
@@ -148,14 +198,72 @@ impl FileStore {
         })
     }
 
+    /// The resource state of a stored item.
     fn state_of(name: &str, item: &StoredItem) -> Value {
         let content = Value::from(item.content.clone());
+        let labels = item.labels.as_ref().map_or(Value::Null, |labels| {
+            Value::Map(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                    .collect(),
+            )
+        });
+        let annotations = item
+            .annotations
+            .iter()
+            .map(|a| {
+                Value::object([
+                    ("key", Value::from(a.key.as_str())),
+                    ("value", Value::from(a.value.clone())),
+                ])
+            })
+            .collect();
         Value::object([
             ("name", Value::from(name)),
             ("id", Value::from(item.id.as_str())),
             ("size", size_of(&content)),
+            ("stats", stats_of(&content)),
             ("content", content),
+            ("labels", labels),
+            ("annotation", Value::List(annotations)),
         ])
+    }
+
+    /// The data source state of a stored item.
+    fn data_of(name: &str, item: &StoredItem) -> Value {
+        let state = Self::state_of(name, item);
+        let pick = |attr| (attr, state.get_attr(attr).cloned().unwrap_or(Value::Null));
+        Value::object(["name", "id", "size", "content", "labels"].map(pick))
+    }
+
+    /// The stored form of a planned state.
+    fn item_of(planned: &Value, id: String) -> StoredItem {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        StoredItem {
+            id,
+            content: planned.get_attr("content").and_then(text),
+            labels: planned
+                .get_attr("labels")
+                .and_then(Value::as_entries)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                }),
+            annotations: planned
+                .get_attr("annotation")
+                .and_then(Value::as_elements)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|a| {
+                    Some(StoredAnnotation {
+                        key: a.get_attr("key").and_then(text)?,
+                        value: a.get_attr("value").and_then(text),
+                    })
+                })
+                .collect(),
+        }
     }
 }
 
@@ -249,6 +357,7 @@ impl Provider for FileStore {
         let mut planned = request.proposed_new_state.clone();
         let content = planned.get_attr("content").cloned().unwrap_or(Value::Null);
         planned.set_attr("size", size_of(&content));
+        planned.set_attr("stats", stats_of(&content));
         let mut response = PlanResponse::new(planned);
         if request.is_create() {
             response.planned_state.set_attr("id", Value::unknown());
@@ -298,11 +407,6 @@ impl Provider for FileStore {
             });
         }
         let name = name_of(&request.planned_state)?;
-        let content = request
-            .planned_state
-            .get_attr("content")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
         let id = match request.prior_state.get_attr("id").and_then(Value::as_str) {
             Some(id) if !request.is_create() => id.to_owned(),
             _ => {
@@ -313,7 +417,7 @@ impl Provider for FileStore {
                 format!("{name}-{nanos:x}")
             }
         };
-        let item = StoredItem { id, content };
+        let item = Self::item_of(&request.planned_state, id);
         self.store(&name, &item)?;
         Ok(ApplyResponse {
             new_state: Self::state_of(&name, &item),
@@ -357,7 +461,7 @@ impl Provider for FileStore {
             )
         })?;
         Ok(ReadDataResponse {
-            state: Self::state_of(&name, &item),
+            state: Self::data_of(&name, &item),
             diagnostics: Diagnostics::new(),
         })
     }

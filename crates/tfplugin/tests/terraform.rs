@@ -194,6 +194,15 @@ const INITIAL: &str = r#"
 resource "filestore_item" "a" {
   name    = "alpha"
   content = "hello"
+  labels  = { team = "storage" }
+
+  annotation {
+    key   = "owner"
+    value = "ops"
+  }
+  annotation {
+    key = "reviewed"
+  }
 }
 
 resource "filestore_item" "b" {
@@ -209,7 +218,16 @@ resource "filestore_item" "empty" {
 const UPDATED: &str = r#"
 resource "filestore_item" "a" {
   name    = "alpha"
-  content = "hello again"
+  content = "hello again\nsecond line"
+  labels  = { team = "storage" }
+
+  annotation {
+    key   = "owner"
+    value = "ops"
+  }
+  annotation {
+    key = "reviewed"
+  }
 }
 
 resource "filestore_item" "b" {
@@ -301,9 +319,18 @@ fn terraform_drives_the_filestore_provider() {
     let b = change(&planned, "filestore_item.b");
     assert_eq!(b["after_unknown"]["content"], true, "{b}");
     assert_eq!(b["after_unknown"]["id"], true, "{b}");
+    assert_eq!(b["after_unknown"]["stats"], true, "{b}");
     let a = change(&planned, "filestore_item.a");
     assert_eq!(a["after"]["size"], 5, "{a}");
     assert_eq!(a["after"]["content"], "hello", "{a}");
+    assert_eq!(
+        a["after"]["stats"],
+        serde_json::json!({"bytes": 5, "lines": 1}),
+        "{a}"
+    );
+    assert_eq!(a["after"]["labels"]["team"], "storage", "{a}");
+    assert_eq!(a["after"]["annotation"][0]["value"], "ops", "{a}");
+    assert_eq!(a["after"]["annotation"][1]["value"], Json::Null, "{a}");
 
     // Apply the saved plan: b gets a's real id.
     ws.expect(&["apply", "-input=false", "-no-color", "tfplan"], 0);
@@ -343,7 +370,10 @@ fn terraform_drives_the_filestore_provider() {
         "{text}"
     );
     ws.expect(&["apply", "-input=false", "-no-color", "-auto-approve"], 0);
-    assert_eq!(stored(&store, "alpha")["content"], "hello again");
+    assert_eq!(
+        stored(&store, "alpha")["content"],
+        "hello again\nsecond line"
+    );
     assert_eq!(
         stored(&store, "alpha")["id"],
         alpha_id.as_str(),
@@ -411,7 +441,13 @@ fn terraform_drives_the_filestore_provider() {
     assert_eq!(data["id"], "delta-1");
     let a = &resource(&state, "filestore_item.a")["values"];
     assert_eq!(a["id"], alpha_id.as_str());
-    assert_eq!(a["size"], 11);
+    assert_eq!(a["size"], 23);
+    assert_eq!(a["stats"], serde_json::json!({"bytes": 23, "lines": 2}));
+    assert_eq!(a["labels"], serde_json::json!({"team": "storage"}));
+    assert_eq!(
+        a["annotation"][1],
+        serde_json::json!({"key": "reviewed", "value": null})
+    );
     assert_eq!(
         resource(&state, "filestore_item.b")["values"]["content"],
         alpha_id.as_str()
