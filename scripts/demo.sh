@@ -1,20 +1,55 @@
 #!/usr/bin/env bash
 # The v2engine demo: builds everything, brings up a local multi-node lab (network namespaces,
-# an sshd, an executor and an engine per node, loop devices as disks) in .lab/, and shows
-# each node's status. `scripts/demo.sh down` tears the lab down again.
+# an sshd, an executor and a simulated host per node, loop devices as disks) in .lab/, then
+# runs `terraform plan` and `apply` of examples/quickstart over SSH. The plan shows, before
+# anything changes, that the last node (fragmented memory) will need a reboot; after
+# `v2engine-lab reboot` a refresh shows it ready.
+#
+#   scripts/demo.sh          run the demo (idempotent)
+#   scripts/demo.sh down     destroy the quickstart and tear the lab down
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LAB_DIR="${LAB_DIR:-$PWD/.lab}"
+ROOT="$PWD"
+LAB_DIR="${LAB_DIR:-$ROOT/.lab}"
 NODES="${NODES:-3}"
+LAB="$ROOT/target/debug/v2engine-lab"
+WORK="$LAB_DIR/quickstart"
+export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE="$LAB_DIR/terraformrc"
+tf() { local cmd=$1; shift; terraform -chdir="$WORK" "$cmd" -input=false -no-color "$@"; }
+vars=(-var-file="$LAB_DIR/terraform.tfvars.json")
 
 if [ "${1:-}" = down ]; then
-  [ -x target/debug/v2engine-lab ] && target/debug/v2engine-lab down --dir "$LAB_DIR"
+  if [ -d "$WORK" ] && [ -f "$LAB_DIR/terraform.tfvars.json" ]; then
+    tf destroy -auto-approve "${vars[@]}" || true
+  fi
+  [ -x "$LAB" ] && "$LAB" down --dir "$LAB_DIR"
   exit 0
 fi
 
 scripts/setup.sh
+command -v terraform >/dev/null || { echo "demo: terraform is not installed (expected /usr/local/bin/terraform)" >&2; exit 1; }
+echo "== building"
 cargo build --workspace --bins --locked 2>&1 | tail -n 1
-target/debug/v2engine-lab up --nodes "$NODES" --dir "$LAB_DIR"
-target/debug/v2engine-lab status --dir "$LAB_DIR"
+echo "== lab: $NODES nodes in $LAB_DIR"
+"$LAB" up --nodes "$NODES" --dir "$LAB_DIR"
+"$LAB" status --dir "$LAB_DIR"
+
+echo "== terraform init + plan of examples/quickstart (over SSH)"
+mkdir -p "$WORK"
+cp "$ROOT"/examples/quickstart/*.tf "$WORK/"
+# The provider is built locally: forget checksums recorded for an earlier build.
+rm -rf "$WORK/.terraform" "$WORK/.terraform.lock.hcl"
+tf init >/dev/null
+tf plan "${vars[@]}" -out=quickstart.plan
+echo "== terraform apply"
+tf apply quickstart.plan
+"$LAB" status --dir "$LAB_DIR"
+
+last="node-$NODES"
+echo "== rebooting $last (its boot configuration allocates the hugepages)"
+"$LAB" reboot "$last" --dir "$LAB_DIR"
+tf apply -refresh-only -auto-approve "${vars[@]}" >/dev/null
+terraform -chdir="$WORK" output -no-color reboot_required_nodes
+"$LAB" status --dir "$LAB_DIR"
 echo
-echo "The lab is up in $LAB_DIR. Tear it down with: scripts/demo.sh down"
+echo "Done. The lab stays up in $LAB_DIR; tear it down with: scripts/demo.sh down"
