@@ -515,3 +515,69 @@ async fn wait_ready_returns_an_error_answer_at_once() {
     assert_eq!(server.seen().len(), 1);
     assert_clean(&server);
 }
+
+#[tokio::test]
+async fn a_raw_call_is_never_resent_once_written() {
+    let (_dir, path) = socket();
+    let server = FakeServer::start(&path, |_seen: &Seen| Reply::HalfThenClose(json!(true)));
+    let client = quick_client(&path);
+    let err = client
+        .call("bdev_get_bdevs", Some(json!({"name": "aio0"})))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ConnectionLost { sent: true, .. }),
+        "{err:?}"
+    );
+    assert_eq!(methods(&server), ["bdev_get_bdevs"]);
+    assert_clean(&server);
+}
+
+#[tokio::test]
+async fn every_read_in_flight_when_the_connection_drops_is_resent() {
+    const N: usize = 5;
+    let (_dir, path) = socket();
+    let count = Arc::new(AtomicUsize::new(0));
+    let server = {
+        let count = Arc::clone(&count);
+        FakeServer::start(&path, move |seen: &Seen| {
+            let name = seen.params.as_ref().unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            if seen.conn > 0 {
+                return Reply::Result(bdev(&name));
+            }
+            // Hold N-1 answers on the first connection, then drop it with all of them.
+            if count.fetch_add(1, Ordering::SeqCst) + 1 < N {
+                Reply::Defer(bdev(&name))
+            } else {
+                Reply::Close
+            }
+        })
+    };
+    let client = quick_client(&path);
+    let calls: Vec<_> = (0..N)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let name = format!("b{i}");
+                let got = client
+                    .bdev_get_bdevs(BdevGetBdevs::named(&name))
+                    .await
+                    .unwrap();
+                assert_eq!(got[0].name, name);
+            })
+        })
+        .collect();
+    for call in calls {
+        tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let seen = server.seen();
+    assert_eq!(seen.iter().filter(|s| s.conn == 0).count(), N);
+    assert_eq!(seen.iter().filter(|s| s.conn > 0).count(), N);
+    assert_clean(&server);
+}
