@@ -361,13 +361,8 @@ impl Provider for FileStore {
         let mut response = PlanResponse::new(planned);
         if request.is_create() {
             response.planned_state.set_attr("id", Value::unknown());
-        } else if request.prior_state.get_attr("name")
-            != request.proposed_new_state.get_attr("name")
-        {
-            response
-                .requires_replace
-                .push(AttributePath::attribute("name"));
         }
+        response.requires_replace = request.changed_paths(&[AttributePath::attribute("name")]);
         // Warn when an item is about to become empty (not on every plan).
         let was_empty = request
             .prior_state

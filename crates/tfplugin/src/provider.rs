@@ -126,6 +126,22 @@ impl PlanRequest {
     pub fn is_destroy(&self) -> bool {
         self.proposed_new_state.is_null()
     }
+
+    /// Whether an update changes the value at `path` (an unknown proposal
+    /// counts as a change). Always `false` on create and destroy, so it can
+    /// decide `requires_replace` directly.
+    pub fn changes(&self, path: &AttributePath) -> bool {
+        if self.prior_state.is_null() || self.proposed_new_state.is_null() {
+            return false;
+        }
+        self.prior_state.get(path) != self.proposed_new_state.get(path)
+    }
+
+    /// The subset of `paths` whose values this update changes: the usual
+    /// `requires_replace` for attributes that force replacement.
+    pub fn changed_paths(&self, paths: &[AttributePath]) -> Vec<AttributePath> {
+        paths.iter().filter(|p| self.changes(p)).cloned().collect()
+    }
 }
 
 /// The result of [`Provider::plan_resource_change`].
@@ -340,5 +356,103 @@ pub trait Provider: Send + Sync + 'static {
     /// Returns an error message if it could not.
     fn stop(&self) -> impl Future<Output = Result<(), String>> + Send {
         async { Ok(()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(prior: Value, proposed: Value) -> PlanRequest {
+        PlanRequest {
+            type_name: "t".into(),
+            config: proposed.clone(),
+            prior_state: prior,
+            proposed_new_state: proposed,
+            prior_private: Vec::new(),
+        }
+    }
+
+    fn obj(name: &str, path: Value) -> Value {
+        Value::object([("name", Value::from(name)), ("path", path)])
+    }
+
+    #[test]
+    fn changed_paths_only_on_update() {
+        let name = AttributePath::attribute("name");
+        let path = AttributePath::attribute("path");
+        let update = request(obj("a", Value::from("/x")), obj("b", Value::from("/x")));
+        assert!(!update.is_create() && !update.is_destroy());
+        assert_eq!(
+            update.changed_paths(&[name.clone(), path.clone()]),
+            vec![name.clone()]
+        );
+
+        let unknown = request(obj("a", Value::from("/x")), obj("a", Value::unknown()));
+        assert_eq!(
+            unknown.changed_paths(&[name.clone(), path.clone()]),
+            vec![path.clone()]
+        );
+
+        let create = request(Value::Null, obj("a", Value::Null));
+        assert!(create.is_create());
+        assert!(
+            create
+                .changed_paths(&[name.clone(), path.clone()])
+                .is_empty()
+        );
+
+        let destroy = request(obj("a", Value::Null), Value::Null);
+        assert!(destroy.is_destroy());
+        assert!(!destroy.changes(&name));
+    }
+
+    #[tokio::test]
+    async fn default_upgrade_decodes_current_schema_and_rejects_flatmap() {
+        struct Nothing;
+        impl Provider for Nothing {
+            fn schema(&self) -> ProviderSchema {
+                ProviderSchema::default()
+            }
+            async fn configure(&self, _: ConfigureRequest) -> Diagnostics {
+                Diagnostics::new()
+            }
+            async fn read_resource(&self, _: ReadRequest) -> Result<ReadResponse, Diagnostics> {
+                Err(Diagnostics::new())
+            }
+            async fn plan_resource_change(
+                &self,
+                _: PlanRequest,
+            ) -> Result<PlanResponse, Diagnostics> {
+                Err(Diagnostics::new())
+            }
+            async fn apply_resource_change(
+                &self,
+                _: ApplyRequest,
+            ) -> Result<ApplyResponse, Diagnostics> {
+                Err(Diagnostics::new())
+            }
+        }
+        let ty = Type::object([("name", Type::String)]);
+        let ok = Nothing
+            .upgrade_resource_state(UpgradeStateRequest {
+                type_name: "t".into(),
+                version: 0,
+                raw_json: br#"{"name":"n"}"#.to_vec(),
+                current_type: ty.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(ok.state, Value::object([("name", Value::from("n"))]));
+        let flatmap = Nothing
+            .upgrade_resource_state(UpgradeStateRequest {
+                type_name: "t".into(),
+                version: 0,
+                raw_json: Vec::new(),
+                current_type: ty,
+            })
+            .await
+            .unwrap_err();
+        assert!(flatmap.has_errors());
     }
 }
