@@ -5,21 +5,22 @@
 //! is removed. Nothing refuses because of a consumer: SPDK does no reference checking.
 
 pub mod bdev;
+mod examine;
 pub mod lvs;
 pub mod nvme;
 pub mod nvmf;
 pub mod raid;
+mod render;
 
 use crate::disk::device;
 use crate::fabric::proto::{NsInfo, ToHost};
-use crate::json::J;
 use crate::rpc_error::{RpcError, errno};
 use crate::version::SpdkVersion;
-use bdev::{Bdev, BdevKind, Claimer, IoTypes, NvmeNs};
+use bdev::{Bdev, BdevKind, Claimer, NvmeNs};
 use lvs::LvStore;
 use nvme::{Ctrlr, LossPolicy};
 use nvmf::{Listener, Subsystem, Transport};
-use raid::{Raid, RaidState, SbState, Superblock};
+use raid::{Raid, RaidState, Superblock};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -166,325 +167,6 @@ impl Target {
             Some(Claimer::Nvmf(nqn)) => self.remove_namespace_of(&nqn.clone(), &bdev.name),
             None => {}
         }
-    }
-
-    // ----- examine --------------------------------------------------------------------------
-
-    fn examine(&mut self, name: &str) {
-        let backing = self
-            .bdevs
-            .iter()
-            .find(|b| b.name == name)
-            .and_then(|b| b.backing.clone());
-        if let Some(path) = backing {
-            self.examine_lvstore(name, &path);
-        }
-        self.examine_superblock(name);
-        self.examine_raids(name);
-    }
-
-    fn examine_lvstore(&mut self, name: &str, path: &std::path::Path) {
-        let record = match device::read_record(path) {
-            Ok((Some(rec), _)) => rec,
-            Ok((None, _)) => return,
-            Err(e) => {
-                eprintln!("spdk-sim: examine of {name}: {e}");
-                return;
-            }
-        };
-        let lvs = match LvStore::from_payload(&record.payload, name, path.to_owned()) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!(
-                    "spdk-sim: examine of {name}: unreadable lvstore metadata in {}: {e}",
-                    path.display()
-                );
-                return;
-            }
-        };
-        let claimed = self.bdev(name).is_some_and(|b| b.claim.is_some());
-        if claimed
-            || self
-                .lvstores
-                .iter()
-                .any(|l| l.uuid == lvs.uuid || l.name == lvs.name)
-        {
-            // Same store already loaded through another bdev on the same device: SPDK gives up silently.
-            return;
-        }
-        let uuid = lvs.uuid;
-        self.set_claim(name, Some(Claimer::Lvstore(uuid)));
-        let lvols: Vec<Uuid> = lvs.lvols.iter().map(|l| l.uuid).collect();
-        self.lvstores.push(lvs);
-        for lvol in lvols {
-            self.register_lvol_bdev(uuid, lvol);
-        }
-    }
-
-    /// Registers the bdev of an lvol.
-    pub fn register_lvol_bdev(&mut self, lvs_uuid: Uuid, lvol_uuid: Uuid) {
-        let Some(lvs) = self.lvstores.iter().find(|l| l.uuid == lvs_uuid) else {
-            return;
-        };
-        let Some(lvol) = lvs.get(lvol_uuid) else {
-            return;
-        };
-        let bdev = Bdev {
-            name: lvol_uuid.to_string(),
-            uuid: lvol_uuid,
-            aliases: vec![format!("{}/{}", lvs.name, lvol.name)],
-            block_size: lvs.block_size,
-            num_blocks: lvs.blocks(lvol.num_clusters),
-            claim: None,
-            kind: BdevKind::Lvol { lvs: lvs_uuid },
-            backing: None,
-        };
-        self.register(bdev);
-    }
-
-    fn examine_raids(&mut self, name: &str) {
-        let Some(bdev) = self.bdevs.iter().find(|b| b.name == name).cloned() else {
-            return;
-        };
-        if bdev.claim.is_some() {
-            return;
-        }
-        let found = self.raids.iter().enumerate().find_map(|(ri, r)| {
-            (r.state == RaidState::Configuring)
-                .then(|| {
-                    r.slots.iter().position(|s| {
-                        !s.configured && s.name.as_deref().is_some_and(|n| bdev.matches(n))
-                    })
-                })
-                .flatten()
-                .map(|si| (ri, si))
-        });
-        if let Some((ri, si)) = found {
-            self.configure_slot(ri, si, &bdev);
-            self.maybe_online(ri);
-        }
-    }
-
-    /// Claims `bdev` for slot `si` of raid `ri`.
-    pub fn configure_slot(&mut self, ri: usize, si: usize, bdev: &Bdev) {
-        let geometry = self.geometry(bdev);
-        let raid_name = self.raids[ri].name.clone();
-        let raid = &mut self.raids[ri];
-        if raid.block_size == 0 {
-            raid.block_size = bdev.block_size;
-        }
-        let data_offset = if raid.superblock {
-            raid::superblock_data_offset(geometry)
-        } else {
-            0
-        };
-        let slot = &mut raid.slots[si];
-        slot.bdev = Some(bdev.name.clone());
-        slot.uuid = Some(bdev.uuid);
-        slot.sb_uuid = Some(bdev.uuid);
-        slot.configured = true;
-        slot.failed = false;
-        slot.data_offset = data_offset;
-        slot.sb_offset = data_offset;
-        slot.data_size = bdev.num_blocks.saturating_sub(data_offset);
-        self.set_claim(&bdev.name, Some(Claimer::Raid(raid_name)));
-    }
-
-    /// Geometry of a bdev as a raid member.
-    #[must_use]
-    pub fn geometry(&self, bdev: &Bdev) -> raid::MemberGeometry {
-        let boundary = match &bdev.kind {
-            BdevKind::Lvol { lvs } => self
-                .lvstores
-                .iter()
-                .find(|l| l.uuid == *lvs)
-                .map_or(0, |l| l.cluster_size / u64::from(l.block_size.max(1))),
-            _ => 0,
-        };
-        raid::MemberGeometry {
-            block_size: bdev.block_size,
-            num_blocks: bdev.num_blocks,
-            optimal_io_boundary: boundary,
-        }
-    }
-
-    /// Brings a configuring raid online when all its members are present.
-    pub fn maybe_online(&mut self, ri: usize) {
-        let raid = &mut self.raids[ri];
-        if raid.state != RaidState::Configuring
-            || raid.discovered() == 0
-            || raid.discovered() < raid.required()
-        {
-            return;
-        }
-        raid.state = RaidState::Online;
-        let uuid = *raid.uuid.get_or_insert_with(Uuid::new_v4);
-        raid.compute_geometry();
-        let superblock = raid.superblock;
-        let bdev = Bdev {
-            name: raid.name.clone(),
-            uuid,
-            aliases: vec![uuid.to_string()],
-            block_size: raid.block_size,
-            num_blocks: raid.num_blocks,
-            claim: None,
-            kind: BdevKind::Raid,
-            backing: None,
-        };
-        if superblock {
-            self.write_superblock(ri);
-        }
-        self.register(bdev);
-    }
-
-    // ----- raid superblocks -----------------------------------------------------------------
-
-    /// The raid superblock found on `bdev`, if any.
-    #[must_use]
-    pub fn read_superblock(&self, bdev: &Bdev) -> Option<Superblock> {
-        match &bdev.kind {
-            BdevKind::Lvol { lvs } => {
-                let store = self.lvstores.iter().find(|l| l.uuid == *lvs)?;
-                let sb = store.get(bdev.uuid)?.raid_sb.clone()?;
-                serde_json::from_value(sb).ok()
-            }
-            _ => self.sb_store.get(&bdev.uuid).cloned(),
-        }
-    }
-
-    /// Writes raid `ri`'s superblock (next sequence number) on every present member.
-    pub fn write_superblock(&mut self, ri: usize) {
-        let raid = &mut self.raids[ri];
-        raid.seq += 1;
-        let Some(sb) = raid.superblock() else { return };
-        let members: Vec<String> = raid.slots.iter().filter_map(|s| s.bdev.clone()).collect();
-        for name in members {
-            let Some(b) = self.bdevs.iter().find(|b| b.name == name) else {
-                continue;
-            };
-            let uuid = b.uuid;
-            match b.kind {
-                BdevKind::Lvol { lvs } if self.unloading.contains(&lvs) => {}
-                BdevKind::Lvol { lvs } => {
-                    let value = serde_json::to_value(&sb).ok();
-                    if let Err(e) = self.with_lvs(lvs, |s| s.set_raid_sb(uuid, value)) {
-                        eprintln!(
-                            "spdk-sim: writing the superblock of raid {} on {name}: {e}",
-                            sb.name
-                        );
-                    }
-                }
-                _ => {
-                    self.sb_store.insert(uuid, sb.clone());
-                }
-            }
-        }
-    }
-
-    /// Examine: a bdev carrying a raid superblock re-assembles (or re-joins) its raid.
-    fn examine_superblock(&mut self, name: &str) {
-        let Some(bdev) = self.bdevs.iter().find(|b| b.name == name).cloned() else {
-            return;
-        };
-        if bdev.claim.is_some() {
-            return;
-        }
-        let Some(sb) = self.read_superblock(&bdev) else {
-            return;
-        };
-        match self.raids.iter().position(|r| r.uuid == Some(sb.raid_uuid)) {
-            Some(ri) => self.rejoin(ri, &bdev, &sb),
-            None => self.assemble(&bdev, &sb),
-        }
-    }
-
-    fn rejoin(&mut self, ri: usize, bdev: &Bdev, sb: &Superblock) {
-        let raid = &self.raids[ri];
-        let Some(si) = raid.slots.iter().position(|s| s.sb_uuid == Some(bdev.uuid)) else {
-            return;
-        };
-        if raid.slots[si].configured || sb.seq > raid.seq {
-            return;
-        }
-        match raid.state {
-            RaidState::Configuring if !raid.slots[si].failed => {
-                self.raids[ri].slots[si].name = Some(bdev.name.clone());
-                self.configure_slot(ri, si, bdev);
-                self.maybe_online(ri);
-            }
-            RaidState::Online => {
-                // "Re-adding bdev <name> to raid bdev <raid>": the member comes back and is rebuilt.
-                self.raids[ri].slots[si].name = Some(bdev.name.clone());
-                self.configure_slot(ri, si, bdev);
-                let duration =
-                    self.rebuild_duration(self.raids[ri].num_blocks, self.raids[ri].block_size);
-                let raid = &mut self.raids[ri];
-                raid.slots[si].data_size = raid.num_blocks;
-                raid.process = Some(raid::Rebuild {
-                    target: bdev.name.clone(),
-                    slot: si,
-                    started: Instant::now(),
-                    duration,
-                });
-                self.write_superblock(ri);
-            }
-            _ => {}
-        }
-    }
-
-    fn assemble(&mut self, bdev: &Bdev, found: &Superblock) {
-        // The newest copy among the present, unclaimed members decides.
-        let mut sb = found.clone();
-        for slot in &found.slots {
-            let Some(uuid) = slot.uuid else { continue };
-            let Some(other) = self
-                .bdevs
-                .iter()
-                .find(|b| b.uuid == uuid && b.claim.is_none())
-            else {
-                continue;
-            };
-            if let Some(theirs) = self.read_superblock(other)
-                && theirs.raid_uuid == found.raid_uuid
-                && theirs.seq > sb.seq
-            {
-                sb = theirs;
-            }
-        }
-        if self.name_taken(&sb.name) || self.raids.iter().any(|r| r.name == sb.name) {
-            eprintln!(
-                "spdk-sim: examine of {}: raid {} already exists",
-                bdev.name, sb.name
-            );
-            return;
-        }
-        let Some(raid) = Raid::from_superblock(&sb) else {
-            return;
-        };
-        self.raids.push(raid);
-        let ri = self.raids.len() - 1;
-        for (si, slot) in sb.slots.iter().enumerate() {
-            let Some(uuid) = slot.uuid else { continue };
-            if slot.state != SbState::Configured {
-                continue;
-            }
-            let Some(member) = self
-                .bdevs
-                .iter()
-                .find(|b| b.uuid == uuid && b.claim.is_none())
-                .cloned()
-            else {
-                continue;
-            };
-            let same_raid = self
-                .read_superblock(&member)
-                .is_some_and(|m| m.raid_uuid == sb.raid_uuid);
-            if same_raid {
-                self.raids[ri].slots[si].name = Some(member.name.clone());
-                self.configure_slot(ri, si, &member);
-            }
-        }
-        self.maybe_online(ri);
     }
 
     // ----- raid hot-remove / delete ---------------------------------------------------------
@@ -791,116 +473,6 @@ impl Target {
             self.unregister(bdev);
         }
     }
-
-    // ----- JSON -----------------------------------------------------------------------------
-
-    /// The `bdev_get_bdevs` object of `b`.
-    #[must_use]
-    pub fn bdev_json(&self, b: &Bdev, now: Instant) -> J {
-        let (io, driver) = match &b.kind {
-            BdevKind::Aio {
-                filename,
-                block_size_override,
-                readonly,
-                fallocate,
-            } => (
-                IoTypes::aio(),
-                J::obj().with(
-                    "aio",
-                    J::obj()
-                        .with("filename", filename.as_str())
-                        .with("block_size_override", *block_size_override)
-                        .with("readonly", *readonly)
-                        .with("fallocate", *fallocate),
-                ),
-            ),
-            BdevKind::Lvol { lvs } => self.lvol_json(b, *lvs),
-            BdevKind::Raid => {
-                let info = self
-                    .raids
-                    .iter()
-                    .find(|r| r.name == b.name)
-                    .map_or(J::obj(), |r| {
-                        r.info_json(now, self.window_blocks(r.block_size))
-                    });
-                (IoTypes::raid(), J::obj().with("raid", info))
-            }
-            BdevKind::Nvme(ns) => (
-                IoTypes::nvme(),
-                self.ctrlr(&ns.ctrlr)
-                    .map_or(J::obj(), |c| c.bdev_driver_specific(ns.nsid)),
-            ),
-        };
-        let mut j = J::obj()
-            .with("name", b.name.as_str())
-            .with("aliases", b.aliases.clone())
-            .with("product_name", b.product_name())
-            .with("block_size", b.block_size)
-            .with("num_blocks", b.num_blocks)
-            .with("uuid", b.uuid.to_string());
-        if matches!(b.kind, BdevKind::Nvme(_)) {
-            j = j.with("numa_id", -1i64);
-        }
-        j = j
-            .with("assigned_rate_limits", bdev::rate_limits())
-            .with("claimed", b.claim.is_some());
-        if let Some(c) = &b.claim {
-            j = j.with("claim_type", c.claim_type());
-        }
-        j = j
-            .with("zoned", false)
-            .with("supported_io_types", io.to_json());
-        if self.has_memory_domains(b) {
-            j = j.with(
-                "memory_domains",
-                vec![
-                    J::obj()
-                        .with("dma_device_id", "system")
-                        .with("dma_device_type", 1u64),
-                ],
-            );
-        }
-        j.with("driver_specific", driver)
-    }
-
-    /// NVMe bdevs report a memory domain, and so does a raid with an NVMe member.
-    fn has_memory_domains(&self, b: &Bdev) -> bool {
-        match &b.kind {
-            BdevKind::Nvme(_) => true,
-            BdevKind::Raid => self.raids.iter().filter(|r| r.name == b.name).any(|r| {
-                r.slots.iter().filter_map(|s| s.bdev.as_deref()).any(|m| {
-                    self.bdevs
-                        .iter()
-                        .any(|x| x.name == m && self.has_memory_domains(x))
-                })
-            }),
-            _ => false,
-        }
-    }
-
-    fn lvol_json(&self, b: &Bdev, lvs_uuid: Uuid) -> (IoTypes, J) {
-        let Some(lvs) = self.lvstores.iter().find(|l| l.uuid == lvs_uuid) else {
-            return (IoTypes::lvol(false), J::obj());
-        };
-        let Some(lvol) = lvs.get(b.uuid) else {
-            return (IoTypes::lvol(false), J::obj());
-        };
-        let mut j = J::obj()
-            .with("lvol_store_uuid", lvs.uuid.to_string())
-            .with("base_bdev", lvs.base_bdev.as_str())
-            .with("thin_provision", lvol.thin)
-            .with("num_allocated_clusters", lvol.allocated)
-            .with("snapshot", lvol.snapshot)
-            .with("clone", lvol.parent.is_some());
-        if let Some(parent) = lvol.parent.and_then(|p| lvs.get(p)) {
-            j = j.with("base_snapshot", parent.name.as_str());
-        }
-        if lvol.snapshot {
-            j = j.with("clones", lvs.clones_of(lvol.uuid));
-        }
-        j = j.with("esnap_clone", false);
-        (IoTypes::lvol(lvol.read_only), J::obj().with("lvol", j))
-    }
 }
 
 /// Writes an lvstore's record to its device (no-op for stores without a backing file).
@@ -917,4 +489,178 @@ pub fn persist(lvs: &LvStore) -> Result<(), RpcError> {
         RpcError::errno(e.errno())
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Config;
+    use nvmf::{Namespace, Subsystem};
+    use raid::{RaidLevel, Slot};
+
+    fn target() -> Target {
+        let cfg = Config::with_socket("/unused");
+        Target::new(cfg.version, Duration::from_secs(1))
+    }
+
+    fn plain(name: &str, blocks: u64) -> Bdev {
+        Bdev {
+            name: name.into(),
+            uuid: Uuid::new_v4(),
+            aliases: vec![],
+            block_size: 512,
+            num_blocks: blocks,
+            claim: None,
+            kind: BdevKind::Aio {
+                filename: name.into(),
+                block_size_override: false,
+                readonly: false,
+                fallocate: false,
+            },
+            backing: None,
+        }
+    }
+
+    fn waiting_raid(name: &str, members: &[&str], superblock: bool) -> Raid {
+        Raid {
+            name: name.into(),
+            uuid: superblock.then(Uuid::new_v4),
+            level: RaidLevel::Raid1,
+            strip_size_kb: 0,
+            superblock,
+            state: RaidState::Configuring,
+            slots: members.iter().map(|m| Slot::waiting(m)).collect(),
+            process: None,
+            block_size: 0,
+            num_blocks: 0,
+            seq: 0,
+        }
+    }
+
+    #[test]
+    fn members_arriving_bring_a_raid_online_and_losing_them_degrades_then_deletes_it() {
+        let mut t = target();
+        t.raids.push(waiting_raid("r", &["a", "b"], false));
+        t.register(plain("a", 1000));
+        assert_eq!(t.raids[0].state, RaidState::Configuring);
+        assert!(t.bdev("r").is_none());
+        t.register(plain("b", 800));
+        assert_eq!(t.raids[0].state, RaidState::Online);
+        assert_eq!(t.bdev("r").map(|b| b.num_blocks), Some(800));
+        assert_eq!(
+            t.bdev("a").and_then(|b| b.claim.clone()),
+            Some(Claimer::Raid("r".into()))
+        );
+
+        t.unregister("a");
+        let r = &t.raids[0];
+        assert_eq!(
+            (r.state, r.discovered(), r.operational()),
+            (RaidState::Online, 1, 1)
+        );
+        assert_eq!((r.slots[0].name.clone(), r.slots[0].uuid), (None, None));
+        assert!(t.bdev("r").is_some(), "raid1 keeps running degraded");
+
+        t.unregister("b");
+        assert!(t.raids.is_empty());
+        assert!(t.bdev("r").is_none());
+    }
+
+    #[test]
+    fn unloading_an_lvstore_removes_its_lvols_from_their_consumers() {
+        let mut t = target();
+        t.register(plain("base", 1 << 20));
+        let lvs = Uuid::new_v4();
+        t.set_claim("base", Some(Claimer::Lvstore(lvs)));
+        t.lvstores.push(LvStore {
+            uuid: lvs,
+            name: "lvs0".into(),
+            cluster_size: lvs::DEFAULT_CLUSTER_SIZE,
+            block_size: 512,
+            total_data_clusters: 100,
+            clear_method: "unmap".into(),
+            lvols: vec![],
+            base_bdev: "base".into(),
+            backing: None,
+        });
+        let lvol = t
+            .with_lvs(lvs, |s| s.create_lvol("l", 8, true, None))
+            .unwrap();
+        t.register_lvol_bdev(lvs, lvol);
+        let lvol_name = lvol.to_string();
+        t.subsystems.push(Subsystem {
+            nqn: "nqn.2016-06.io.spdk:x".into(),
+            serial_number: "s".into(),
+            model_number: "m".into(),
+            allow_any_host: true,
+            hosts: vec![],
+            max_namespaces: 32,
+            min_cntlid: 1,
+            max_cntlid: 10,
+            ana_reporting: false,
+            namespaces: vec![Namespace {
+                nsid: 1,
+                bdev: lvol_name.clone(),
+                uuid: lvol,
+            }],
+            listeners: vec![],
+            conns: vec![],
+            next_cntlid: 1,
+        });
+        t.set_claim(
+            &lvol_name,
+            Some(Claimer::Nvmf("nqn.2016-06.io.spdk:x".into())),
+        );
+        assert_eq!(t.bdev("lvs0/l").map(|b| b.num_blocks), Some(2 * 8192));
+
+        t.unregister("base");
+        assert!(t.lvstores.is_empty());
+        assert!(t.bdev("lvs0/l").is_none());
+        assert!(
+            t.subsystems[0].namespaces.is_empty(),
+            "the namespace goes with the lvol"
+        );
+    }
+
+    #[test]
+    fn a_superblock_raid_comes_back_when_its_members_return() {
+        let mut t = target();
+        t.raids.push(waiting_raid("sb", &["a", "b"], true));
+        let (a, b) = (plain("a", 4096), plain("b", 4096));
+        let uuid = t.raids[0].uuid;
+        t.register(a.clone());
+        t.register(b.clone());
+        assert_eq!(t.raids[0].state, RaidState::Online);
+        assert_eq!(
+            t.raids[0].slots[0].data_offset, 2048,
+            "1 MiB reserved for the superblock"
+        );
+        t.delete_raid("sb");
+        t.unregister("a");
+        t.unregister("b");
+        assert!(t.raids.is_empty());
+
+        t.register(a.clone());
+        assert_eq!(
+            t.raids[0].state,
+            RaidState::Configuring,
+            "re-created from the superblock"
+        );
+        t.register(b.clone());
+        assert_eq!(
+            (t.raids[0].state, t.raids[0].uuid),
+            (RaidState::Online, uuid)
+        );
+        assert_eq!(t.raids[0].slots[1].name.as_deref(), Some("b"));
+
+        // A member lost while online is marked failed; when it returns it is re-added and rebuilt.
+        t.unregister("b");
+        assert_eq!(t.raids[0].discovered(), 1);
+        t.register(b);
+        assert_eq!(t.raids[0].discovered(), 2);
+        assert_eq!(
+            t.raids[0].process.as_ref().map(|p| p.target.as_str()),
+            Some("b")
+        );
+    }
 }
