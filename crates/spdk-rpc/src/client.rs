@@ -17,8 +17,19 @@
 //!   and lost it anyway): read the state back before retrying. The client never resends a
 //!   write by itself.
 //!
+//! * spdk_tgt sent bytes that are not an answer we can match (invalid JSON, a null id): the
+//!   connection is dropped like a lost one; a read is sent once more, a write gets
+//!   [`Error::InvalidResponse`] (outcome unknown).
+//!
 //! A call that times out ([`Error::Timeout`]) is not resent either; the connection stays
 //! open and a late answer is discarded.
+//!
+//! # Versions
+//!
+//! Before a request carrying a version-gated parameter ([`crate::version::PARAM_GATES`]) is
+//! sent, the client asks `spdk_get_version` on the connection that will carry it (once per
+//! connection) and drops or refuses the keys that version does not know. A target restarted
+//! as another version is therefore asked again.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@
 //! | `NoSpace` | -32602 "No space left on device" (lvol create/resize) |
 //! | `Timeout` | -110 (`bdev_get_bdevs` with `timeout`) |
 //! | `MethodNotFound` | -32601 |
-//! | `Other` | -32603 "Unable to create subsystem <nqn>" (duplicate *or* malformed NQN), -12, -32600 |
+//! | `Other` | -32603 `"Unable to create subsystem <nqn>"` (duplicate *or* malformed NQN), -12, -32600 |
 //!
 //! The executor should treat "already exists" as success only after reading the object back
 //! and finding it matches what it wanted.
@@ -56,7 +56,7 @@ pub enum ErrorKind {
     NoSpace,
     /// spdk_tgt gave up waiting (`-ETIMEDOUT`), e.g. `bdev_get_bdevs` with a `timeout`.
     Timeout,
-    /// Anything else, e.g. -32603 "Unable to create subsystem <nqn>" (which SPDK returns both
+    /// Anything else, e.g. -32603 `"Unable to create subsystem <nqn>"` (which SPDK returns both
     /// for a duplicate and for a malformed NQN) or `-ENOMEM`.
     Other,
 }

@@ -3,7 +3,7 @@
 //! nvmf methods report many failures generically: an unknown bdev, a duplicate or non-local
 //! listener and an unknown NQN on delete are all -32602 "Invalid parameters"
 //! ([`crate::ErrorKind::InvalidParams`]); a duplicate or malformed NQN on create is -32603
-//! "Unable to create subsystem <nqn>" ([`crate::ErrorKind::Other`]). Read the state back
+//! `"Unable to create subsystem <nqn>"` ([`crate::ErrorKind::Other`]). Read the state back
 //! (`nvmf_get_subsystems`) to tell them apart.
 
 use serde::{Deserialize, Serialize};
