@@ -8,12 +8,15 @@
 //! | method | param | first version | on an older target |
 //! |---|---|---|---|
 //! | `bdev_aio_create` | `nowait` | 26.01 | omitted (only an I/O submission hint) |
-//! | `bdev_lvol_create_lvstore` | `md_page_size` | 25.01 | refused: it changes the on-disk layout |
+//! | `bdev_lvol_create_lvstore` | `md_page_size` | 25.05 | refused: it changes the on-disk layout |
 //! | `nvmf_create_subsystem` | `enable_nssr` | 25.09 | refused: it changes what hosts may do |
 //!
-//! The versions come from SPDK's own Python client of each release (which sends the key only
-//! from that release on). A pre-release (`-pre` suffix) counts as older than the release, so a
-//! key is never sent to a development build that may not have it yet.
+//! The versions are the first release whose own Python client (PyPI `spdk`, 25.5 onwards)
+//! sends the key; v24.09 is known from the recorded transcripts not to have any of them. A key
+//! may have appeared in a release between, so the table errs late: an omitted key changes
+//! nothing, a refused one names the version to upgrade to. A pre-release (`-pre` suffix)
+//! counts as older than the release, so a key is never sent to a development build that may
+//! not have it yet.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -157,7 +160,7 @@ pub const PARAM_GATES: &[ParamGate] = &[
     ParamGate {
         method: "bdev_lvol_create_lvstore",
         param: "md_page_size",
-        since: SpdkVersion::new(25, 1, 0),
+        since: SpdkVersion::new(25, 5, 0),
         on_older: OnOlder::Refuse,
     },
     ParamGate {
@@ -283,7 +286,7 @@ mod tests {
         apply_gates(
             "bdev_lvol_create_lvstore",
             &mut p,
-            &SpdkVersion::new(25, 1, 0),
+            &SpdkVersion::new(25, 5, 0),
         )
         .unwrap();
         assert!(p.contains_key("md_page_size"));

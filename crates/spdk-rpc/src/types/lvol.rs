@@ -50,7 +50,7 @@ pub struct BdevLvolCreateLvstore {
     /// Metadata pages per cluster ratio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_md_pages_per_cluster_ratio: Option<u32>,
-    /// Metadata page size in bytes. Only from SPDK v25.01; refused on older targets.
+    /// Metadata page size in bytes. Only from SPDK v25.05; refused on older targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md_page_size: Option<u32>,
 }
