@@ -8,7 +8,7 @@ pub mod params;
 pub mod raid;
 
 use crate::json::J;
-use crate::rpc_error::RpcError;
+use crate::rpc_error::{INVALID_PARAMS, RpcError};
 use crate::shared::Shared;
 use params::{Decoder, decode, none};
 use serde::Deserialize;
@@ -137,17 +137,22 @@ pub async fn dispatch(
             Ok(shared.read(|t| t.version.to_json()))
         }
         "rpc_get_methods" => get_methods(params),
-        "framework_wait_init" | "bdev_wait_for_examine" => {
-            none(method, params.as_ref())?;
+        // SPDK's handler ignores params here.
+        "framework_wait_init" => Ok(J::Bool(true)),
+        "bdev_wait_for_examine" => {
+            if params.is_some() {
+                return Err(RpcError::new(
+                    INVALID_PARAMS,
+                    "bdev_wait_for_examine requires no parameters",
+                ));
+            }
             Ok(J::Bool(true))
         }
-        "framework_start_init" => {
-            none(method, params.as_ref())?;
-            Err(RpcError::new(
-                -1,
-                "Method may only be called before framework is initialized. Use --wait-for-rpc command line parameter and then issue this RPC before the framework_start_init RPC.",
-            ))
-        }
+        // Rejected by the RPC layer's state check before its handler could look at params.
+        "framework_start_init" => Err(RpcError::new(
+            -1,
+            "Method may only be called before framework is initialized. Use --wait-for-rpc command line parameter and then issue this RPC before the framework_start_init RPC.",
+        )),
         "bdev_get_bdevs" => bdev::get_bdevs(shared, params).await,
         "nvmf_subsystem_add_listener" => {
             let s = Arc::clone(shared);
