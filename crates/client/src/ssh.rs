@@ -575,8 +575,13 @@ fn key_fingerprint(key: &PublicKey) -> String {
 /// What a channel-open refusal most likely means for an executor socket.
 fn refusal_reason(why: &ChannelOpenFailure) -> &'static str {
     match why {
+        // OpenSSH answers "connect failed" both when nothing listens at the path and when
+        // its forwarding rules deny the request; its log tells which.
         ChannelOpenFailure::ConnectFailed => {
-            "connect failed: nothing listens there; is the executor running on that host?"
+            "connect failed: nothing listens at that path (is the executor running on that \
+             host?), or sshd's forwarding rules deny it (AllowStreamLocalForwarding, \
+             AllowTcpForwarding, DisableForwarding, or restrict/no-port-forwarding in \
+             authorized_keys); sshd's log says which"
         }
         ChannelOpenFailure::AdministrativelyProhibited => {
             "administratively prohibited: the server does not allow Unix socket forwarding \

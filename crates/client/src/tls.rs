@@ -108,7 +108,7 @@ pub enum TlsError {
         reason: String,
     },
     /// The server refused our client certificate, or we presented none.
-    #[error("https to {addr}: the server refused {presented}: {alert}")]
+    #[error("https to {addr}: the server refused {presented} (TLS alert {alert})")]
     ClientCertRefused {
         /// `host:port`.
         addr: String,

@@ -93,6 +93,7 @@ fn ssh_err(e: ClientError) -> SshError {
 async fn connect_err(setup: &Setup, opts: &TransportOptions) -> (SshError, String) {
     let e = setup.connect(opts).await.unwrap_err();
     let msg = e.to_string();
+    eprintln!("{msg}");
     assert!(
         msg.contains("node-1"),
         "error does not name the node: {msg}"
