@@ -9,11 +9,13 @@
 //! - [`tls`]: TCP with mutual TLS (rustls).
 //! - [`executor`]: one executor, typed calls with errors that name the node.
 //! - [`fleet`]: many executors, called in parallel.
+//! - [`ops`]: the resource operations every front-end shares (plan, apply, read, delete).
 
 pub mod endpoint;
 pub mod executor;
 pub mod fleet;
 pub mod known_hosts;
+pub mod ops;
 pub mod ssh;
 pub mod tls;
 pub mod transport;

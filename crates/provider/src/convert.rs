@@ -155,16 +155,16 @@ pub fn spec_from_value<T: DeserializeOwned>(
     let mut diags = Diagnostics::new();
     if let Json::Object(m) = &j {
         for a in schema.attributes.iter().filter(|a| !a.allowed.is_empty()) {
-            if let Some(Json::String(s)) = m.get(&a.name) {
-                if !a.allowed.contains(s) {
-                    diags.push(
-                        Diagnostic::error(
-                            format!("Invalid {}", a.name),
-                            format!("{s:?} is not one of {}", a.allowed.join(", ")),
-                        )
-                        .with_attribute(AttributePath::attribute(&a.name)),
-                    );
-                }
+            if let Some(Json::String(s)) = m.get(&a.name)
+                && !a.allowed.contains(s)
+            {
+                diags.push(
+                    Diagnostic::error(
+                        format!("Invalid {}", a.name),
+                        format!("{s:?} is not one of {}", a.allowed.join(", ")),
+                    )
+                    .with_attribute(AttributePath::attribute(&a.name)),
+                );
             }
         }
     }

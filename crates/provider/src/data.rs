@@ -2,9 +2,9 @@
 
 use client::v1;
 use tfplugin::provider::{ReadDataRequest, ReadDataResponse};
-use tfplugin::{AttributePath, Diagnostic, Diagnostics, ProviderSchema, Value};
+use tfplugin::{Diagnostic, Diagnostics, ProviderSchema, Value};
 
-use crate::context::Context;
+use crate::context::{Context, ops_diag};
 
 fn num(n: u64) -> Value {
     Value::number(n)
@@ -22,7 +22,7 @@ fn module_state(s: i32) -> &'static str {
 
 /// Facts as the `v2engine_node` object.
 pub fn facts_value(node: &str, f: &v1::HostFacts) -> Value {
-    let hp = f.hugepages.clone().unwrap_or_default();
+    let hp = f.hugepages.unwrap_or_default();
     Value::object([
         ("node", Value::string(node)),
         ("hostname", Value::string(&f.hostname)),
@@ -74,23 +74,18 @@ pub async fn read(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            ctx.fleet.check_node(&node).map_err(|e| {
-                Diagnostics::from(
-                    Diagnostic::error("Unknown node", e.to_string())
-                        .with_attribute(AttributePath::attribute("node")),
-                )
+            ctx.check_node("node", &node)
+                .map_err(|e| ops_diag("Unknown node", e))?;
+            let obs = ctx
+                .observed()
+                .await
+                .map_err(|e| ops_diag("Cannot read the nodes", e))?;
+            let facts = obs.facts(&node).cloned().ok_or_else(|| {
+                Diagnostics::from(Diagnostic::error(
+                    "No facts",
+                    format!("node {node} sent no host facts"),
+                ))
             })?;
-            let obs = ctx.observed().await?;
-            let facts = obs
-                .nodes
-                .get(&node)
-                .and_then(|o| o.observation.facts.clone())
-                .ok_or_else(|| {
-                    Diagnostics::from(Diagnostic::error(
-                        "No facts",
-                        format!("node {node} sent no host facts"),
-                    ))
-                })?;
             Ok(ReadDataResponse {
                 state: facts_value(&node, &facts),
                 diagnostics: Diagnostics::new(),

@@ -272,10 +272,9 @@ impl Provider for V2engineProvider {
             for op in ["create", "update", "delete"] {
                 if t.get_attr(op)
                     .is_some_and(|v| v.is_wholly_known() && !v.is_null())
+                    && let Err(e) = convert::timeout(&request.config, op)
                 {
-                    if let Err(e) = convert::timeout(&request.config, op) {
-                        d.extend(e);
-                    }
+                    d.extend(e);
                 }
             }
         }

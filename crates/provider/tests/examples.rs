@@ -2,6 +2,8 @@
 //! applied (then planned again, empty) against simulated nodes with the real terraform;
 //! the others are validated.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! The quickstart over SSH against the lab (network namespaces, a real sshd per node, the
 //! executors): the README demo's path, as a test. Needs root, as CI has.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod common;
 
 use std::path::{Path, PathBuf};

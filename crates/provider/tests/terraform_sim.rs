@@ -2,6 +2,8 @@
 //! Unix sockets: plan-time reboot prediction, apply, an empty second plan, refresh after
 //! a reboot, import, and plan-time validation that changes nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod common;
 
 use common::{SimFleet, Tf, header};

@@ -57,3 +57,12 @@ pub fn warnings(ws: impl IntoIterator<Item = (String, String)>) -> Diagnostics {
         .map(|(s, d)| tfplugin::Diagnostic::warning(s, d))
         .collect()
 }
+
+/// The configuration must be wholly known when applying.
+pub fn unknown_at_apply() -> Diagnostics {
+    tfplugin::Diagnostic::error(
+        "Configuration still unknown at apply",
+        "a value the resource needs was not known",
+    )
+    .into()
+}

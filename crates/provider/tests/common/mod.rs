@@ -1,6 +1,6 @@
 //! Acceptance harness: real executors (SimHost) on Unix sockets in a temp dir, and the
 //! real `terraform` binary installing this provider from a filesystem mirror, offline.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,232 @@
+//! One front-end run over a fleet.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use model::record::Merged;
+use model::{Record, RecordKey};
+use tokio::sync::Mutex;
+
+use super::OpsError;
+use crate::fleet::{Fleet, NodeObservation, merge_observations};
+use crate::v1;
+
+/// The fleet as observed once.
+#[derive(Debug)]
+pub struct Observed {
+    /// Per node: facts, status, records.
+    pub nodes: BTreeMap<String, NodeObservation>,
+    /// Records merged across nodes (highest revision wins) with drift.
+    pub merged: Merged,
+}
+
+impl Observed {
+    /// The live record for `key`, if any.
+    pub fn live(&self, key: &RecordKey) -> Option<&Record> {
+        self.merged.live(key)
+    }
+
+    /// Nodes whose copy of `key` is missing or older than the winner.
+    pub fn drift(&self, key: &RecordKey) -> Vec<String> {
+        self.merged
+            .drift
+            .iter()
+            .filter(|(_, k)| k == key)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// A node's status.
+    pub fn status(&self, node: &str) -> Option<&v1::NodeStatus> {
+        self.nodes
+            .get(node)
+            .and_then(|o| o.observation.status.as_ref())
+    }
+
+    /// A node's host facts.
+    pub fn facts(&self, node: &str) -> Option<&v1::HostFacts> {
+        self.nodes
+            .get(node)
+            .and_then(|o| o.observation.facts.as_ref())
+    }
+}
+
+/// A front-end run: the fleet, one cached observation, and the records planned so far.
+#[derive(Debug)]
+pub struct Session {
+    /// The fleet.
+    pub fleet: Fleet,
+    /// Thin provisioning limit for placement, in percent.
+    pub over_provisioning_percent: u64,
+    cache: Mutex<Option<Arc<Observed>>>,
+    pending: Mutex<BTreeMap<RecordKey, Record>>,
+}
+
+impl Session {
+    /// A session over `fleet`.
+    pub fn new(fleet: Fleet, over_provisioning_percent: u64) -> Self {
+        Self {
+            fleet,
+            over_provisioning_percent,
+            cache: Mutex::new(None),
+            pending: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Checks that `node` is one of the fleet's, as an error on `attribute`.
+    pub fn check_node(&self, attribute: &str, node: &str) -> Result<(), OpsError> {
+        self.fleet.check_node(node).map_err(|e| OpsError::Invalid {
+            attribute: attribute.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The fleet observed once (cached): one `Observe` per node, in parallel. An
+    /// unreachable node is an error naming it.
+    pub async fn observed(&self) -> Result<Arc<Observed>, OpsError> {
+        let mut guard = self.cache.lock().await;
+        if let Some(o) = guard.as_ref() {
+            return Ok(o.clone());
+        }
+        let nodes = self
+            .fleet
+            .observe_all()
+            .await
+            .map_err(|e| OpsError::fleet("cannot read the v2engine nodes", e))?;
+        let merged = merge_observations(&nodes);
+        let o = Arc::new(Observed { nodes, merged });
+        *guard = Some(o.clone());
+        Ok(o)
+    }
+
+    /// Forgets the cached observation (after a write).
+    pub async fn invalidate(&self) {
+        *self.cache.lock().await = None;
+    }
+
+    /// Registers `rec` as planned in this run and returns every record planned so far,
+    /// `rec` last. Terraform plans a resource after those it depends on, so a `node_v2`
+    /// that depends on the setting is predicted with the setting's new value.
+    pub async fn plan_overlay(&self, rec: Record) -> Vec<Record> {
+        let mut p = self.pending.lock().await;
+        p.insert(rec.key.clone(), rec.clone());
+        let mut out: Vec<Record> = p.values().filter(|r| r.key != rec.key).cloned().collect();
+        out.push(rec);
+        out
+    }
+
+    /// A record for `key` as it would be written next (for predictions).
+    pub async fn planned_record(
+        &self,
+        key: RecordKey,
+        spec: serde_json::Value,
+    ) -> Result<Vec<Record>, OpsError> {
+        let revision = self.observed().await?.merged.max_revision() + 1;
+        Ok(self
+            .plan_overlay(Record {
+                key,
+                revision,
+                deleted: false,
+                spec,
+            })
+            .await)
+    }
+
+    /// Writes a record (or a tombstone) to every node, one revision above any seen.
+    pub async fn write_all(
+        &self,
+        key: RecordKey,
+        spec: serde_json::Value,
+        deleted: bool,
+    ) -> Result<Record, OpsError> {
+        self.invalidate().await;
+        let revision = self.observed().await?.merged.max_revision() + 1;
+        let rec = Record {
+            key,
+            revision,
+            deleted,
+            spec,
+        };
+        let r = self.fleet.put_all(std::slice::from_ref(&rec)).await;
+        self.invalidate().await;
+        r.map_err(|e| OpsError::fleet(format!("cannot store {}", rec.key), e))?;
+        Ok(rec)
+    }
+
+    /// Predicts `overlay` on one node.
+    pub async fn predict(
+        &self,
+        node: &str,
+        overlay: &[Record],
+    ) -> Result<v1::Prediction, OpsError> {
+        let mut c = self
+            .fleet
+            .client(node)
+            .await
+            .map_err(|e| OpsError::fleet("cannot reach node", e))?;
+        c.predict(overlay)
+            .await
+            .map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.to_string())]))
+    }
+
+    /// Predicts `overlay` on every node, in parallel.
+    pub async fn predict_all(
+        &self,
+        overlay: &[Record],
+    ) -> Result<BTreeMap<String, v1::Prediction>, OpsError> {
+        self.fleet
+            .on_all(|mut c| async move { c.predict(overlay).await })
+            .await
+            .map_err(|e| OpsError::fleet("cannot predict the outcome on the nodes", e))
+    }
+
+    /// Reconciles every node, in parallel.
+    pub async fn reconcile_all(&self) -> Result<BTreeMap<String, v1::NodeStatus>, OpsError> {
+        let r = self.fleet.reconcile_all().await;
+        self.invalidate().await;
+        r.map_err(|e| OpsError::fleet("reconcile failed", e))
+    }
+
+    /// Reconciles one node.
+    pub async fn reconcile(&self, node: &str) -> Result<v1::NodeStatus, OpsError> {
+        let mut c = self
+            .fleet
+            .client(node)
+            .await
+            .map_err(|e| OpsError::fleet("cannot reach node", e))?;
+        let r = c.reconcile().await;
+        self.invalidate().await;
+        r.map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.to_string())]))
+    }
+}
+
+/// Prediction errors as one error naming each node.
+pub fn prediction_errors<'a>(
+    preds: impl IntoIterator<Item = (&'a String, &'a v1::Prediction)>,
+) -> Result<(), OpsError> {
+    let errs: Vec<(String, String)> = preds
+        .into_iter()
+        .flat_map(|(n, p)| p.errors.iter().map(move |e| (n.clone(), e.clone())))
+        .collect();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(OpsError::Nodes(errs))
+    }
+}
+
+/// Reconcile errors (`last_error`) as one error naming each node.
+pub fn status_errors<'a>(
+    statuses: impl IntoIterator<Item = (&'a String, &'a v1::NodeStatus)>,
+) -> Result<(), OpsError> {
+    let errs: Vec<(String, String)> = statuses
+        .into_iter()
+        .filter(|(_, s)| !s.last_error.is_empty())
+        .map(|(n, s)| (n.clone(), s.last_error.clone()))
+        .collect();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(OpsError::Nodes(errs))
+    }
+}
