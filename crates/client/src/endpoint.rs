@@ -1,4 +1,11 @@
 //! Executor endpoints as users write them.
+//!
+//! - `unix:///run/v2engine/executor.sock`: the executor on this machine.
+//! - `ssh://[user@]host[:port][/socket]`: through an SSH server on the executor's host,
+//!   forwarding to its socket (user `root`, port 22 and [`DEFAULT_EXECUTOR_SOCKET`] by
+//!   default). IPv6 hosts go in brackets: `ssh://root@[fd00::1]:22`.
+//! - `https://host:port`: the executor's TCP listener with mutual TLS; the port is
+//!   required and the host is the name its certificate must carry.
 
 use std::fmt;
 use std::path::PathBuf;

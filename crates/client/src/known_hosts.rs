@@ -15,10 +15,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use ring::{digest, hmac};
 
-/// The name a host is recorded under: `host` on port 22, `[host]:port` otherwise.
+/// The name a host is recorded under: `host` on port 22, `[host]:port` otherwise, in
+/// lower case as `ssh` looks it up (hashed entries hash the lower-case name).
 pub fn host_name(host: &str, port: u16) -> String {
+    let host = host.to_ascii_lowercase();
     if port == 22 {
-        host.to_string()
+        host
     } else {
         format!("[{host}]:{port}")
     }
@@ -307,6 +309,7 @@ mod tests {
         assert_eq!(host_name("10.0.0.1", 22), "10.0.0.1");
         assert_eq!(host_name("10.0.0.1", 2222), "[10.0.0.1]:2222");
         assert_eq!(host_name("::1", 2222), "[::1]:2222");
+        assert_eq!(host_name("Node-1.Example", 22), "node-1.example");
     }
 
     #[test]
@@ -374,6 +377,10 @@ mod tests {
             kh.check("10.0.0.1", ED, &blob(ED, b"k1")),
             HostKeyStatus::Unknown { .. }
         ));
+        assert_eq!(
+            kh.check(&host_name("NODE-9", 22), ED, &blob(ED, b"k9")),
+            HostKeyStatus::Trusted { line: 2 }
+        );
     }
 
     #[test]

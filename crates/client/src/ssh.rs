@@ -446,7 +446,7 @@ impl SshTunnel {
             method,
         };
         if let Some(path) = &self.auth.private_key_file {
-            let key = load_private_key(path, &addr)?;
+            let key = load_private_key(path, &addr).await?;
             let method = format!(
                 "private key file {} ({} {})",
                 path.display(),
@@ -532,22 +532,34 @@ async fn rsa_hash(
         .unwrap_or(Some(HashAlg::Sha256)))
 }
 
-/// Reads an OpenSSH or PEM private key; an encrypted key is [`SshError::KeyEncrypted`].
-fn load_private_key(path: &Path, addr: &str) -> Result<PrivateKey, SshError> {
+/// Reads an OpenSSH or PEM private key file.
+async fn load_private_key(path: &Path, addr: &str) -> Result<PrivateKey, SshError> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| SshError::KeyFile {
+            addr: addr.to_string(),
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    decode_private_key(&text, path, addr)
+}
+
+/// Decodes the text of private key file `path`; an encrypted key is
+/// [`SshError::KeyEncrypted`].
+fn decode_private_key(text: &str, path: &Path, addr: &str) -> Result<PrivateKey, SshError> {
     let key_file = |reason: String| SshError::KeyFile {
         addr: addr.to_string(),
         path: path.to_path_buf(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| key_file(e.to_string()))?;
     let encrypted = || SshError::KeyEncrypted {
         addr: addr.to_string(),
         path: path.to_path_buf(),
     };
-    if is_legacy_encrypted_pem(&text) {
+    if is_legacy_encrypted_pem(text) {
         return Err(encrypted());
     }
-    match keys::decode_secret_key(&text, None) {
+    match keys::decode_secret_key(text, None) {
         Ok(k) => Ok(k),
         Err(keys::Error::KeyIsEncrypted) => Err(encrypted()),
         Err(keys::Error::CouldNotReadKey) => Err(key_file(
@@ -740,6 +752,30 @@ mod tests {
         ));
         assert!(!is_legacy_encrypted_pem(
             "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n"
+        ));
+    }
+
+    #[test]
+    fn private_keys_decode_or_say_why_not() {
+        // An Ed25519 key as `ssh-keygen -t ed25519 -N ''` writes it (test-only key).
+        const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACDhchsc/aiKBJQurZZx0kbGPQrcaId/qAsxYch4cGuc0QAAAIhYGp4XWBqe
+FwAAAAtzc2gtZWQyNTUxOQAAACDhchsc/aiKBJQurZZx0kbGPQrcaId/qAsxYch4cGuc0Q
+AAAEDh0Y0eZfFRL8n2L8HWDy8Q5uYmHocvUCPH3WXKy57TuuFyGxz9qIoElC6tlnHSRsY9
+Ctxoh3+oCzFhyHhwa5zRAAAAAAECAwQF
+-----END OPENSSH PRIVATE KEY-----
+";
+        let p = Path::new("/keys/id");
+        let key = decode_private_key(KEY, p, "h:22").unwrap();
+        assert_eq!(key.algorithm(), Algorithm::Ed25519);
+        let e = decode_private_key("hello", p, "h:22").unwrap_err();
+        assert!(matches!(e, SshError::KeyFile { .. }), "{e}");
+        assert!(e.to_string().contains("/keys/id"), "{e}");
+        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n";
+        assert!(matches!(
+            decode_private_key(legacy, p, "h:22"),
+            Err(SshError::KeyEncrypted { .. })
         ));
     }
 

@@ -69,7 +69,7 @@ fn current_user() -> String {
 }
 
 /// Starts sshd on 127.0.0.1:`port` and waits until it accepts connections.
-async fn start_sshd(dir: &Path, port: u16, host_key: &Path, authorized: &Path) -> Process {
+async fn start_sshd(dir: &Path, port: u16, host_keys: &[&Path], authorized: &Path) -> Process {
     assert!(
         Path::new(SSHD).is_file(),
         "{SSHD} is not installed: {INSTALL}"
@@ -86,7 +86,7 @@ async fn start_sshd(dir: &Path, port: u16, host_key: &Path, authorized: &Path) -
         format!(
             "ListenAddress 127.0.0.1\n\
              Port {port}\n\
-             HostKey {host_key}\n\
+             {host_keys}\
              PidFile {pid}\n\
              AuthorizedKeysFile {authorized}\n\
              StrictModes no\n\
@@ -99,7 +99,10 @@ async fn start_sshd(dir: &Path, port: u16, host_key: &Path, authorized: &Path) -
              X11Forwarding no\n\
              PermitTTY no\n\
              LogLevel VERBOSE\n",
-            host_key = host_key.display(),
+            host_keys = host_keys
+                .iter()
+                .map(|k| format!("HostKey {}\n", k.display()))
+                .collect::<String>(),
             pid = dir.join("sshd.pid").display(),
             authorized = authorized.display(),
         ),
@@ -171,6 +174,7 @@ async fn real_openssh_sshd_interoperates() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let host_key = keygen(d, "host_ed25519", &["-t", "ed25519"]);
+    let host_rsa = keygen(d, "host_rsa", &["-t", "rsa", "-b", "2048"]);
     let ed = keygen(d, "id_ed25519", &["-t", "ed25519"]);
     let ec = keygen(d, "id_ecdsa", &["-t", "ecdsa", "-b", "256"]);
     let rsa = keygen(d, "id_rsa", &["-t", "rsa", "-b", "2048"]);
@@ -178,11 +182,13 @@ async fn real_openssh_sshd_interoperates() {
     std::fs::write(&authorized, [&ed, &ec, &rsa].map(|k| pub_line(k)).concat()).unwrap();
 
     let port = closed_port().await;
-    let _sshd = start_sshd(d, port, &host_key, &authorized).await;
+    let _sshd = start_sshd(d, port, &[&host_key, &host_rsa], &authorized).await;
 
     // known_hosts as ssh-keyscan would record it, then hashed as `HashKnownHosts yes` does.
+    // Only the RSA host key is recorded: the client must ask sshd for that one rather than
+    // its (preferred) Ed25519 key.
     let known_hosts = d.join("known_hosts");
-    let host_pub = pub_line(&host_key);
+    let host_pub = pub_line(&host_rsa);
     let host_pub = host_pub
         .split_whitespace()
         .take(2)
@@ -274,7 +280,7 @@ async fn real_openssh_sshd_interoperates() {
     assert!(matches!(e, SshError::AuthFailed { .. }), "{e}");
 
     // A known_hosts recording another key for this host.
-    let other_host = keygen(d, "other_host", &["-t", "ed25519"]);
+    let other_host = keygen(d, "other_host", &["-t", "rsa", "-b", "2048"]);
     let other_pub = pub_line(&other_host);
     std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {other_pub}")).unwrap();
     let e = ssh_err(

@@ -162,6 +162,33 @@ async fn new_channels_reuse_the_ssh_connection() {
 }
 
 #[tokio::test]
+async fn the_channel_reconnects_over_a_new_ssh_connection_after_a_drop() {
+    let s = Setup::new().await;
+    let mut c = s.connect(&s.options()).await.unwrap();
+    c.host_facts().await.unwrap();
+    s.server.disconnect_all().await;
+    // The call in flight when the connection dies may fail; tonic then reconnects through
+    // the tunnel, which opens a new SSH connection.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.host_facts().await {
+            Ok(f) => {
+                assert_eq!(f.hostname, FAKE_HOSTNAME);
+                break;
+            }
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "no reconnect: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    assert_eq!(
+        s.server.accepted.load(std::sync::atomic::Ordering::SeqCst),
+        2
+    );
+}
+
+#[tokio::test]
 async fn hashed_known_hosts_entries_are_accepted() {
     let s = Setup::new().await;
     let out = std::process::Command::new("ssh-keygen")

@@ -148,6 +148,7 @@ pub struct SshServer {
     pub accepted: Arc<AtomicUsize>,
     /// Streamlocal channels forwarded so far.
     pub forwarded: Arc<AtomicUsize>,
+    sessions: Arc<std::sync::Mutex<Vec<server::Handle>>>,
     _task: Task,
 }
 
@@ -171,7 +172,8 @@ impl SshServer {
         let accepted = Arc::new(AtomicUsize::new(0));
         let forwarded = Arc::new(AtomicUsize::new(0));
         let authorized = Arc::new(authorized);
-        let (acc, fwd) = (accepted.clone(), forwarded.clone());
+        let sessions = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (acc, fwd, live) = (accepted.clone(), forwarded.clone(), sessions.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
@@ -183,8 +185,10 @@ impl SshServer {
                     forwarded: fwd.clone(),
                 };
                 let config = config.clone();
+                let live = live.clone();
                 tokio::spawn(async move {
                     if let Ok(session) = server::run_stream(config, tcp, handler).await {
+                        live.lock().unwrap().push(session.handle());
                         let _ = session.await;
                     }
                 });
@@ -195,7 +199,22 @@ impl SshServer {
             host_key,
             accepted,
             forwarded,
+            sessions,
             _task: Task(task),
+        }
+    }
+
+    /// Disconnects every SSH session, as a restarted sshd would.
+    pub async fn disconnect_all(&self) {
+        let sessions: Vec<server::Handle> = self.sessions.lock().unwrap().drain(..).collect();
+        for s in sessions {
+            let _ = s
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    "test restart".into(),
+                    String::new(),
+                )
+                .await;
         }
     }
 
