@@ -5,9 +5,13 @@
 //! step that starts a process or attaches a device, so `down` can always undo it.
 
 use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::keys::{self, KeyError};
 use crate::loopdev::{self, LoopError};
@@ -26,6 +30,8 @@ pub const EXECUTOR_BIN: &str = "v2engine-executor";
 pub const PROVIDER_BIN: &str = "terraform-provider-v2engine";
 /// Default node count of a new lab.
 pub const DEFAULT_NODES: usize = 3;
+/// How long a command waits for another one on the same lab to finish.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 /// Directory sshd needs for privilege separation.
 const SSHD_PRIVSEP_DIR: &str = "/run/sshd";
 
@@ -86,6 +92,16 @@ pub enum LabError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// Another command holds the lab's lock.
+    #[error(
+        "another v2engine-lab command is working on this lab (it holds {path}); gave up after {waited:?}"
+    )]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        waited: Duration,
     },
     /// The async runtime could not be built.
     #[error("cannot start the async runtime: {0}")]
@@ -185,6 +201,39 @@ fn resolve_executor(given: Option<&Path>) -> Result<PathBuf, LabError> {
     }
 }
 
+/// Takes the lab's lock (one `up`, `reboot` or `down` at a time per directory), waiting a
+/// bounded time for a command already running.
+fn lock_lab(dir: &Path) -> Result<Flock<File>, LabError> {
+    let path = LabPaths::new(dir).lock_file();
+    let deadline = Instant::now() + LOCK_TIMEOUT;
+    loop {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(file_err(&path))?;
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((_, Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(LabError::Busy {
+                    path,
+                    waited: LOCK_TIMEOUT,
+                });
+            }
+            Err((_, e)) => {
+                return Err(LabError::File {
+                    path,
+                    source: e.into(),
+                });
+            }
+        }
+    }
+}
+
 fn load_lab(dir: &Path) -> Result<LabState, LabError> {
     state::load(&LabPaths::new(dir).lab_json())?.ok_or_else(|| LabError::NoLab {
         dir: dir.to_path_buf(),
@@ -263,6 +312,7 @@ pub fn up(opts: &UpOptions) -> Result<LabState, LabError> {
     mkdir(&opts.dir)?;
     let dir = absolute_dir(&opts.dir)?;
     plan::check_dir(&dir)?;
+    let _lock = lock_lab(&dir)?;
     let executor = resolve_executor(opts.executor.as_deref())?;
     let mut lab = lab_for(opts, &dir, executor)?;
     save(&lab)?;
@@ -439,6 +489,8 @@ fn write_frontend_files(lab: &mut LabState, paths: &LabPaths) -> Result<(), LabE
 pub fn reboot(dir: &Path, node: &str) -> Result<LabState, LabError> {
     require_root("reboot")?;
     let dir = absolute_dir(dir)?;
+    load_lab(&dir)?; // a clear error when there is no lab, before the lock file is made
+    let _lock = lock_lab(&dir)?;
     let mut lab = load_lab(&dir)?;
     let paths = LabPaths::new(&dir);
     let i = lab
@@ -525,5 +577,8 @@ pub fn status(dir: &Path) -> Result<Vec<NodeReport>, LabError> {
 pub fn down(dir: &Path, purge: bool) -> Result<DownReport, LabError> {
     require_root("down")?;
     let dir = absolute_dir(dir)?;
+    let paths = LabPaths::new(&dir);
+    let is_lab = paths.lab_json().exists() || paths.nodes_dir().exists();
+    let _lock = if is_lab { Some(lock_lab(&dir)?) } else { None };
     Ok(teardown::down(&dir, purge)?)
 }

@@ -1,5 +1,6 @@
 //! `v2engine-lab`: builds, inspects, reboots and removes a lab of v2engine nodes.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -189,6 +190,7 @@ fn run(cli: Cli) -> Result<(), cmds::LabError> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

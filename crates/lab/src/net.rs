@@ -249,7 +249,15 @@ pub fn delete_link(link: &str) -> Result<(), NetError> {
     if !links()?.iter().any(|l| l == link) {
         return Ok(());
     }
-    link_cmd(link, &["link", "delete", link]).map(drop)
+    match cmd::run(IP, &["link", "delete", link]) {
+        Ok(_) => Ok(()),
+        // Deleting a namespace removes its veths asynchronously: gone meanwhile is fine.
+        Err(e) if e.stderr().contains("Cannot find device") => Ok(()),
+        Err(source) => Err(NetError::Link {
+            link: link.into(),
+            source,
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -270,6 +270,11 @@ impl LabPaths {
         self.dir.join("lab.json")
     }
 
+    /// `lab.lock`: held by the command changing the lab.
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join("lab.lock")
+    }
+
     /// Directory of the client key, authorized_keys and known_hosts.
     pub fn ssh_dir(&self) -> PathBuf {
         self.dir.join("ssh")

@@ -125,9 +125,33 @@ pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     )
 }
 
-/// True when `pid` is alive and still runs exactly `argv`: only then is it ours to signal.
+/// True when a /proc command line `actual` is that of a process started as `argv`: the
+/// same words, or the title a daemon rewrote it to, as sshd does
+/// (`sshd: /usr/sbin/sshd -D -f CONFIG -E LOG [listener] 0 of 100-200 startups`).
+pub fn cmdline_matches(actual: &[String], argv: &[String]) -> bool {
+    if actual == argv {
+        return true;
+    }
+    let [title] = actual else { return false };
+    let Some(program) = argv.first() else {
+        return false;
+    };
+    let name = program.rsplit('/').next().unwrap_or(program);
+    let expected = format!("{name}: {}", argv.join(" "));
+    title
+        .strip_prefix(&expected)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
+}
+
+/// True when `pid` is alive and still runs `argv` (see [`cmdline_matches`]): only then is
+/// it ours to signal.
 pub fn runs(pid: u32, argv: &[String]) -> bool {
-    is_alive(pid) && cmdline(pid).is_some_and(|c| c == argv)
+    is_alive(pid) && cmdline(pid).is_some_and(|c| cmdline_matches(&c, argv))
+}
+
+/// True when `pid`'s command line has `word` as one of its space-separated words.
+pub fn mentions(pid: u32, word: &str) -> bool {
+    cmdline(pid).is_some_and(|c| c.iter().flat_map(|a| a.split(' ')).any(|w| w == word))
 }
 
 /// Reads a pid file; `None` when absent or not a pid.
@@ -227,6 +251,30 @@ mod tests {
         assert!(!is_alive(pid));
         assert!(child.wait().is_ok());
         assert!(is_alive(std::process::id()));
+    }
+
+    #[test]
+    fn command_lines_match_exactly_or_as_a_rewritten_title() {
+        let argv: Vec<String> = ["/usr/sbin/sshd", "-D", "-f", "/l/sshd_config"]
+            .map(String::from)
+            .into();
+        assert!(cmdline_matches(&argv, &argv));
+        let title = |t: &str| vec![t.to_string()];
+        assert!(cmdline_matches(
+            &title("sshd: /usr/sbin/sshd -D -f /l/sshd_config [listener] 0 of 100-200 startups"),
+            &argv
+        ));
+        assert!(cmdline_matches(
+            &title("sshd: /usr/sbin/sshd -D -f /l/sshd_config"),
+            &argv
+        ));
+        assert!(!cmdline_matches(
+            &title("sshd: /usr/sbin/sshd -D -f /l/sshd_config2"),
+            &argv
+        ));
+        assert!(!cmdline_matches(&title("sshd: root@pts/0"), &argv));
+        assert!(!cmdline_matches(&argv[..3], &argv));
+        assert!(!cmdline_matches(&title("x"), &[]));
     }
 
     #[test]

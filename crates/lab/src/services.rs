@@ -199,7 +199,7 @@ fn stop_strays(node: &NodeState, service: Service, marker: &str) -> Result<(), S
     let strays: Vec<u32> = net::namespace_pids(&node.namespace)
         .map_err(net_err(node))?
         .into_iter()
-        .filter(|p| proc::cmdline(*p).is_some_and(|c| c.iter().any(|a| a == marker)))
+        .filter(|p| proc::mentions(*p, marker))
         .collect();
     proc::terminate_all(&strays, STOP_GRACE).map_err(proc_err(node, service))
 }
@@ -228,7 +228,8 @@ fn start(
 pub fn ensure_sshd(node: &mut NodeState, paths: &NodePaths) -> Result<Starting, ServiceError> {
     let argv = argv::sshd(paths);
     let addr = SocketAddr::from((node.address, SSH_PORT));
-    let log = paths.sshd_output();
+    // sshd writes its own messages to its -E log; its stdout/stderr go to sshd.out.
+    let log = paths.sshd_log();
     if let Some(pid) = find_running(node, node.sshd.as_ref(), &argv, Some(&paths.sshd_pid()))? {
         node.sshd = Some(ProcessRecord { pid, argv });
         return Ok(Starting {
@@ -250,7 +251,7 @@ pub fn ensure_sshd(node: &mut NodeState, paths: &NodePaths) -> Result<Starting, 
         path: paths.sshd_config(),
         source,
     })?;
-    let (rec, child) = start(node, Service::Sshd, argv, &log)?;
+    let (rec, child) = start(node, Service::Sshd, argv, &paths.sshd_output())?;
     let pid = rec.pid;
     node.sshd = Some(rec);
     Ok(Starting {
@@ -392,7 +393,9 @@ fn run_executor(
         command,
         source,
     })?;
-    tracing::info!(node = %node.name, "executor {command}: {}", out.trim());
+    if !out.trim().is_empty() {
+        tracing::info!(node = %node.name, "executor {command}: {}", out.trim());
+    }
     Ok(())
 }
 

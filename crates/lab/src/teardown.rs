@@ -241,6 +241,7 @@ fn purge_files(paths: &LabPaths, failures: &mut Vec<String>) {
         paths.lab_env(),
         paths.lab_json().with_extension("json.tmp"),
         paths.lab_json(),
+        paths.lock_file(),
     ];
     for f in files {
         match std::fs::remove_file(&f) {

@@ -137,6 +137,8 @@ fn ssh(lab: &TestLab, addr: &str, remote: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A runtime for one block of client calls; dropping it closes the connections (an idle
+/// connection left open would make the executor's graceful shutdown wait out the grace time).
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -268,6 +270,37 @@ fn three_node_lab_serves_ssh_and_executors_and_reboots_the_fragmented_node() {
         );
     }
 
+    // Nodes reach each other through the bridge: ssh from inside node-1 to node-2.
+    let paths = LabPaths::new(&lab.dir);
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.nodes[0].namespace,
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+        ])
+        .arg(paths.client_key())
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            paths.known_hosts().display()
+        ))
+        .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"])
+        .arg(format!("root@{}", lab.nodes[1].address))
+        .args(["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{}/24", lab.nodes[1].address)),
+        "node-1 -> node-2: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Disks: two per node, loop devices over the images (this machine has them).
     let devices = loopdev::list().unwrap();
     for n in &lab.nodes {
@@ -290,7 +323,6 @@ fn three_node_lab_serves_ssh_and_executors_and_reboots_the_fragmented_node() {
     }
 
     // Front-end files.
-    let paths = LabPaths::new(&lab.dir);
     let tfvars: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(paths.tfvars()).unwrap()).unwrap();
     for n in &lab.nodes {
@@ -313,14 +345,13 @@ fn three_node_lab_serves_ssh_and_executors_and_reboots_the_fragmented_node() {
 
     // Every executor answers; enabling the engine everywhere leaves the fragmented node
     // waiting for a reboot and the others ready.
-    let rt = rt();
     let setting = Record {
         key: RecordKey::new(RecordKind::DataEngineSetting, "cluster"),
         revision: 1,
         deleted: false,
         spec: json!({"enabled": true, "hugepage_limit_mib": 64}),
     };
-    let statuses = rt.block_on(async {
+    let statuses = rt().block_on(async {
         let mut out = Vec::new();
         for n in &lab.nodes {
             let mut c = executor(&lab, &n.name).await;
@@ -372,7 +403,7 @@ fn three_node_lab_serves_ssh_and_executors_and_reboots_the_fragmented_node() {
         old.executor.as_ref().unwrap().pid
     );
     assert!(!proc::is_alive(old.executor.as_ref().unwrap().pid));
-    let s3 = rt.block_on(async {
+    let s3 = rt().block_on(async {
         executor(&after, "node-3")
             .await
             .node_status()
@@ -462,6 +493,28 @@ fn up_is_idempotent_and_down_cleans_up_after_a_crash() {
         "the stray process was killed"
     );
     lab_ok(&["down", "--dir", t.dir_arg()]);
+
+    // The same directory makes a working lab again.
+    lab_ok(&args);
+    let again = t.state();
+    let s = rt().block_on(async {
+        executor(&again, "node-2")
+            .await
+            .node_status()
+            .await
+            .unwrap()
+    });
+    assert_eq!(s.node, "node-2");
+    lab_ok(&["down", "--purge", "--dir", t.dir_arg()]);
+    assert!(
+        !t.path().exists(),
+        "down --purge removes the emptied lab directory"
+    );
+    assert_nothing_left(
+        &canonical,
+        &LabId::for_dir(&canonical),
+        &recorded_pids(&again),
+    );
 }
 
 #[test]
