@@ -182,7 +182,7 @@ async fn real_openssh_sshd_interoperates() {
     std::fs::write(&authorized, [&ed, &ec, &rsa].map(|k| pub_line(k)).concat()).unwrap();
 
     let port = closed_port().await;
-    let _sshd = start_sshd(d, port, &[&host_key, &host_rsa], &authorized).await;
+    let sshd = start_sshd(d, port, &[&host_key, &host_rsa], &authorized).await;
 
     // known_hosts as ssh-keyscan would record it, then hashed as `HashKnownHosts yes` does.
     // Only the RSA host key is recorded: the client must ask sshd for that one rather than
@@ -250,6 +250,7 @@ async fn real_openssh_sshd_interoperates() {
         .await
         .unwrap_or_else(|e| panic!("agent auth failed: {e}\nsshd log:\n{}", log()));
     c.node_status().await.unwrap();
+    drop(c);
 
     let ssh_err = |e: ClientError| match e {
         ClientError::Connect {
@@ -289,4 +290,31 @@ async fn real_openssh_sshd_interoperates() {
             .unwrap_err(),
     );
     assert!(matches!(e, SshError::HostKeyChanged { .. }), "{e}");
+
+    // Let sshd reap its per-connection processes before it is killed.
+    wait_for_children_to_exit(sshd.0.id(), Duration::from_secs(10)).await;
+}
+
+/// Waits (bounded) until process `pid` has no child processes left.
+async fn wait_for_children_to_exit(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && has_children(pid) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn has_children(pid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            // The parent PID is the second field after the parenthesised command name.
+            .and_then(|stat| {
+                let rest = stat.rsplit_once(')')?.1.to_string();
+                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+            })
+            == Some(pid)
+    })
 }
