@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use client::transport::TransportOptions;
 use client::{Endpoint, ExecutorClient};
 use lab::plan::{LabId, LabPaths};
 use lab::state::{self, LabState};
@@ -334,6 +335,26 @@ fn three_node_lab_serves_ssh_and_executors_and_reboots_the_fragmented_node() {
         assert_eq!(socket, paths.node(&n.name).executor_socket());
         assert_eq!(tfvars["disks"][&n.name].as_array().unwrap().len(), 2);
     }
+    // The ssh:// endpoints work through the client with the lab's key and known_hosts,
+    // as the front-ends use them (streamlocal forwarding to the executor socket).
+    let opts = TransportOptions {
+        ssh_private_key_file: Some(tfvars["ssh_private_key_file"].as_str().unwrap().into()),
+        ssh_known_hosts_file: Some(tfvars["ssh_known_hosts_file"].as_str().unwrap().into()),
+        ..Default::default()
+    };
+    rt().block_on(async {
+        for n in &lab.nodes {
+            let ep: Endpoint = tfvars["nodes"][&n.name]["endpoint"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let mut c = ExecutorClient::connect_with(&n.name, &ep, &opts)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", n.name));
+            assert_eq!(c.node_status().await.unwrap().node, n.name);
+        }
+    });
     for f in [
         paths.terraformrc(),
         paths.inventory(),
