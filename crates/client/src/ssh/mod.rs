@@ -13,234 +13,25 @@
 //! Every step is bounded by the connect timeout, and each failure has its own
 //! [`SshError`] variant naming the host, file or path involved.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::client::{self, Handle, Msg};
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{self, Algorithm, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::{Algorithm, HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelOpenFailure, ChannelStream};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::known_hosts::{self, HostKeyStatus, KnownHosts};
 
-/// Why an SSH tunnel to an executor could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum SshError {
-    /// No known_hosts file is configured; host keys are never trusted on first use.
-    #[error(
-        "ssh to {addr}: no known_hosts file configured (ssh_known_hosts_file); \
-         v2engine never trusts an unknown host key"
-    )]
-    NoKnownHostsFile {
-        /// `host:port`.
-        addr: String,
-    },
-    /// The known_hosts file could not be read.
-    #[error("ssh to {addr}: cannot read known_hosts file {path}: {source}")]
-    KnownHostsFile {
-        /// `host:port`.
-        addr: String,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The TCP connection failed: the node is unreachable.
-    #[error("node unreachable: cannot open a TCP connection to {addr}: {source}")]
-    Unreachable {
-        /// `host:port`.
-        addr: String,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The TCP connection did not complete in time: the node is unreachable.
-    #[error("node unreachable: no TCP connection to {addr} within {after:?}")]
-    ConnectTimeout {
-        /// `host:port`.
-        addr: String,
-        /// The connect timeout.
-        after: Duration,
-    },
-    /// The host is not listed with a key of the type it offered.
-    #[error(
-        "ssh to {addr}: host key {offered} is not in known_hosts file {file}{others}; check \
-         the key out of band and add it (e.g. from ssh-keyscan)"
-    )]
-    HostKeyUnknown {
-        /// `host:port`.
-        addr: String,
-        /// The known_hosts file.
-        file: PathBuf,
-        /// The key the server offered.
-        offered: Box<OfferedKey>,
-        /// A note on other key types recorded for the host, or empty.
-        others: String,
-    },
-    /// The host is listed with a different key: a possible man-in-the-middle.
-    #[error(
-        "ssh to {addr}: HOST KEY MISMATCH: the server offered {offered}, but known_hosts file \
-         {file} (line {lines}) records a different key; someone may be intercepting the \
-         connection, or the host was reinstalled"
-    )]
-    HostKeyChanged {
-        /// `host:port`.
-        addr: String,
-        /// The known_hosts file.
-        file: PathBuf,
-        /// The key the server offered.
-        offered: Box<OfferedKey>,
-        /// Lines recording the host's key, comma-separated.
-        lines: String,
-    },
-    /// The offered key is marked `@revoked`.
-    #[error(
-        "ssh to {addr}: host key {offered} is marked @revoked in known_hosts file {file} line \
-         {line}"
-    )]
-    HostKeyRevoked {
-        /// `host:port`.
-        addr: String,
-        /// The known_hosts file.
-        file: PathBuf,
-        /// The key the server offered.
-        offered: Box<OfferedKey>,
-        /// The `@revoked` line.
-        line: usize,
-    },
-    /// The SSH handshake failed (protocol, algorithms, connection closed).
-    #[error("ssh to {addr}: handshake failed: {source}")]
-    Handshake {
-        /// `host:port`.
-        addr: String,
-        /// Why.
-        #[source]
-        source: russh::Error,
-    },
-    /// Handshake and authentication did not finish in time.
-    #[error("ssh to {addr}: handshake and authentication did not finish within {after:?}")]
-    HandshakeTimeout {
-        /// `host:port`.
-        addr: String,
-        /// The connect timeout.
-        after: Duration,
-    },
-    /// The private key file could not be read or decoded.
-    #[error("ssh to {addr}: cannot use private key file {path}: {reason}")]
-    KeyFile {
-        /// `host:port`.
-        addr: String,
-        /// The key file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// The private key file is protected by a passphrase.
-    #[error(
-        "ssh to {addr}: private key file {path} is encrypted with a passphrase; use an \
-         unencrypted key, or add it to ssh-agent and leave ssh_private_key_file unset"
-    )]
-    KeyEncrypted {
-        /// `host:port`.
-        addr: String,
-        /// The key file.
-        path: PathBuf,
-    },
-    /// No key file was given and the ssh-agent cannot be used.
-    #[error(
-        "ssh to {addr}: no ssh_private_key_file configured and the ssh-agent cannot be used: \
-         {reason}"
-    )]
-    Agent {
-        /// `host:port`.
-        addr: String,
-        /// Why.
-        reason: String,
-    },
-    /// The server refused every key offered.
-    #[error(
-        "ssh to {addr}: authentication as {user:?} failed: the server refused {method} \
-         (is the public key in {user}'s authorized_keys?)"
-    )]
-    AuthFailed {
-        /// `host:port`.
-        addr: String,
-        /// Login user.
-        user: String,
-        /// What was offered (key file and fingerprint, or the agent's keys).
-        method: String,
-    },
-    /// The server would not forward to the executor socket.
-    #[error("ssh to {addr}: the server refused to forward to executor socket {path}: {reason}")]
-    ForwardRefused {
-        /// `host:port`.
-        addr: String,
-        /// The executor socket on that host.
-        path: PathBuf,
-        /// Why, with the likely cause.
-        reason: String,
-    },
-    /// Opening the forwarding channel did not finish in time.
-    #[error("ssh to {addr}: forwarding to executor socket {path} not confirmed within {after:?}")]
-    ForwardTimeout {
-        /// `host:port`.
-        addr: String,
-        /// The executor socket on that host.
-        path: PathBuf,
-        /// The connect timeout.
-        after: Duration,
-    },
-    /// The SSH connection failed after it was established.
-    #[error("ssh to {addr}: connection failed: {source}")]
-    Session {
-        /// `host:port`.
-        addr: String,
-        /// Why.
-        #[source]
-        source: russh::Error,
-    },
-}
+mod error;
+mod key_file;
 
-impl SshError {
-    /// True when the node could not be reached at all (TCP failed or timed out).
-    pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            SshError::Unreachable { .. } | SshError::ConnectTimeout { .. }
-        )
-    }
-
-    /// True when the host key was refused (unknown, changed or revoked).
-    pub fn is_host_key(&self) -> bool {
-        matches!(
-            self,
-            SshError::HostKeyUnknown { .. }
-                | SshError::HostKeyChanged { .. }
-                | SshError::HostKeyRevoked { .. }
-        )
-    }
-}
-
-/// A host key a server offered, as the errors show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OfferedKey {
-    /// The known_hosts name looked up (`host`, or `[host]:port` off port 22).
-    pub name: String,
-    /// Its type (`ssh-ed25519`).
-    pub key_type: String,
-    /// Its SHA256 fingerprint, as `ssh-keygen -l` shows it.
-    pub fingerprint: String,
-}
-
-impl std::fmt::Display for OfferedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} of {}", self.key_type, self.fingerprint, self.name)
-    }
-}
+pub use error::{OfferedKey, SshError};
+use error::{Rejection, host_key_error};
+use key_file::{key_fingerprint, load_private_key};
 
 /// Where an SSH tunnel leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -532,58 +323,6 @@ async fn rsa_hash(
         .unwrap_or(Some(HashAlg::Sha256)))
 }
 
-/// Reads an OpenSSH or PEM private key file.
-async fn load_private_key(path: &Path, addr: &str) -> Result<PrivateKey, SshError> {
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| SshError::KeyFile {
-            addr: addr.to_string(),
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    decode_private_key(&text, path, addr)
-}
-
-/// Decodes the text of private key file `path`; an encrypted key is
-/// [`SshError::KeyEncrypted`].
-fn decode_private_key(text: &str, path: &Path, addr: &str) -> Result<PrivateKey, SshError> {
-    let key_file = |reason: String| SshError::KeyFile {
-        addr: addr.to_string(),
-        path: path.to_path_buf(),
-        reason,
-    };
-    let encrypted = || SshError::KeyEncrypted {
-        addr: addr.to_string(),
-        path: path.to_path_buf(),
-    };
-    if is_legacy_encrypted_pem(text) {
-        return Err(encrypted());
-    }
-    match keys::decode_secret_key(text, None) {
-        Ok(k) => Ok(k),
-        Err(keys::Error::KeyIsEncrypted) => Err(encrypted()),
-        Err(keys::Error::CouldNotReadKey) => Err(key_file(
-            "not a private key in OpenSSH or PEM format".to_string(),
-        )),
-        Err(e) => Err(key_file(e.to_string())),
-    }
-}
-
-/// True for PEM keys encrypted the pre-OpenSSH-format way (`Proc-Type: 4,ENCRYPTED`,
-/// `BEGIN ENCRYPTED PRIVATE KEY`), which the decoder would report less clearly.
-fn is_legacy_encrypted_pem(text: &str) -> bool {
-    text.lines().any(|l| {
-        let l = l.trim();
-        l == "-----BEGIN ENCRYPTED PRIVATE KEY-----" || l == "Proc-Type: 4,ENCRYPTED"
-    })
-}
-
-fn key_fingerprint(key: &PublicKey) -> String {
-    key.to_bytes()
-        .map(|b| known_hosts::fingerprint(&b))
-        .unwrap_or_else(|_| "(unencodable key)".into())
-}
-
 /// What a channel-open refusal most likely means for an executor socket.
 fn refusal_reason(why: &ChannelOpenFailure) -> &'static str {
     match why {
@@ -623,63 +362,6 @@ fn key_type_of(a: &Algorithm) -> &str {
     match a {
         Algorithm::Rsa { .. } => "ssh-rsa",
         other => other.as_str(),
-    }
-}
-
-/// Why a host key was refused, recorded by the handler for the caller.
-#[derive(Debug, Clone)]
-struct Rejection {
-    status: HostKeyStatus,
-    key_type: String,
-    fingerprint: String,
-}
-
-fn host_key_error(r: &Rejection, addr: &str, name: &str, file: &Path) -> SshError {
-    let (addr, file) = (addr.to_string(), file.to_path_buf());
-    let offered = Box::new(OfferedKey {
-        name: name.to_string(),
-        key_type: r.key_type.clone(),
-        fingerprint: r.fingerprint.clone(),
-    });
-    match &r.status {
-        HostKeyStatus::Changed { lines } => SshError::HostKeyChanged {
-            addr,
-            file,
-            offered,
-            lines: lines
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-        },
-        HostKeyStatus::Revoked { line } => SshError::HostKeyRevoked {
-            addr,
-            file,
-            offered,
-            line: *line,
-        },
-        HostKeyStatus::Unknown { other_types } if !other_types.is_empty() => {
-            SshError::HostKeyUnknown {
-                addr,
-                file,
-                offered,
-                others: format!(
-                    " (it records only {})",
-                    other_types
-                        .iter()
-                        .map(|(line, t)| format!("{t} on line {line}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
-        // `Trusted` is never recorded as a rejection; kept total for the compiler.
-        HostKeyStatus::Unknown { .. } | HostKeyStatus::Trusted { .. } => SshError::HostKeyUnknown {
-            addr,
-            file,
-            offered,
-            others: String::new(),
-        },
     }
 }
 
@@ -743,43 +425,6 @@ mod tests {
     }
 
     #[test]
-    fn legacy_encrypted_pem_is_recognised() {
-        assert!(is_legacy_encrypted_pem(
-            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n"
-        ));
-        assert!(is_legacy_encrypted_pem(
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n"
-        ));
-        assert!(!is_legacy_encrypted_pem(
-            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n"
-        ));
-    }
-
-    #[test]
-    fn private_keys_decode_or_say_why_not() {
-        // An Ed25519 key as `ssh-keygen -t ed25519 -N ''` writes it (test-only key).
-        const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
-b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
-QyNTUxOQAAACDhchsc/aiKBJQurZZx0kbGPQrcaId/qAsxYch4cGuc0QAAAIhYGp4XWBqe
-FwAAAAtzc2gtZWQyNTUxOQAAACDhchsc/aiKBJQurZZx0kbGPQrcaId/qAsxYch4cGuc0Q
-AAAEDh0Y0eZfFRL8n2L8HWDy8Q5uYmHocvUCPH3WXKy57TuuFyGxz9qIoElC6tlnHSRsY9
-Ctxoh3+oCzFhyHhwa5zRAAAAAAECAwQF
------END OPENSSH PRIVATE KEY-----
-";
-        let p = Path::new("/keys/id");
-        let key = decode_private_key(KEY, p, "h:22").unwrap();
-        assert_eq!(key.algorithm(), Algorithm::Ed25519);
-        let e = decode_private_key("hello", p, "h:22").unwrap_err();
-        assert!(matches!(e, SshError::KeyFile { .. }), "{e}");
-        assert!(e.to_string().contains("/keys/id"), "{e}");
-        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n";
-        assert!(matches!(
-            decode_private_key(legacy, p, "h:22"),
-            Err(SshError::KeyEncrypted { .. })
-        ));
-    }
-
-    #[test]
     fn target_addresses_bracket_ipv6() {
         let t = SshTarget {
             user: "root".into(),
@@ -788,29 +433,5 @@ Ctxoh3+oCzFhyHhwa5zRAAAAAAECAwQF
             socket: "/run/x.sock".into(),
         };
         assert_eq!(t.addr(), "[::1]:2222");
-    }
-
-    #[test]
-    fn host_key_errors_name_host_and_file() {
-        let r = Rejection {
-            status: HostKeyStatus::Changed { lines: vec![3, 7] },
-            key_type: "ssh-ed25519".into(),
-            fingerprint: "SHA256:abc".into(),
-        };
-        let e = host_key_error(&r, "10.0.0.1:22", "10.0.0.1", Path::new("/etc/kh"));
-        let msg = e.to_string();
-        assert!(e.is_host_key());
-        for part in ["10.0.0.1", "/etc/kh", "line 3, 7", "SHA256:abc", "MISMATCH"] {
-            assert!(msg.contains(part), "{msg} lacks {part}");
-        }
-        let r = Rejection {
-            status: HostKeyStatus::Unknown {
-                other_types: vec![(2, "ssh-rsa".into())],
-            },
-            ..r
-        };
-        let msg = host_key_error(&r, "h:22", "h", Path::new("/kh")).to_string();
-        assert!(msg.contains("not in known_hosts file /kh"), "{msg}");
-        assert!(msg.contains("ssh-rsa on line 2"), "{msg}");
     }
 }
