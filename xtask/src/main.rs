@@ -2,9 +2,12 @@
 //!
 //! - `check-deps`: enforces the crate dependency rules of ARCHITECTURE.md from
 //!   `cargo metadata` (normal dependencies, transitively).
+//! - `bench-plan`: `terraform plan` over K v2engine resources on an N-node lab against K
+//!   `terraform_data` resources (needs root and built binaries).
 //! - `gen-docs` / `check-docs`: the Terraform registry docs under docs/, generated from the
 //!   model (through the provider schema) and examples/.
 
+mod bench;
 mod deps;
 mod docs;
 
@@ -43,8 +46,21 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("bench-plan") => {
+            let run = bench::PlanBench::from_args(&args[1..], &docs::repo_root()).and_then(|b| bench::plan_bench(&b));
+            match run {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bench-plan: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask check-deps | gen-docs | check-docs");
+            eprintln!("usage: cargo xtask check-deps | gen-docs | check-docs | bench-plan [--nodes N] [--resources K] [--runs R] [--bin-dir DIR]");
             ExitCode::from(2)
         }
     }

@@ -123,7 +123,10 @@ pub fn resources() -> Result<Vec<ResourceSchema>, SchemaError> {
         derive::<crate::NodeV2, status::NodeV2Status>(
             "node_v2",
             "One node's override of the data engine setting, and its status: hugepages, \
-             modules, engine state and whether it needs a reboot.",
+             modules, engine state and whether it needs a reboot. When the configuration also \
+             manages the setting, declare `depends_on = [v2engine_data_engine_setting.<name>]`: \
+             Terraform then plans and applies the setting first, so this node's plan-time \
+             prediction includes the setting's change.",
             "the node name, e.g. `node-1`",
         )?,
         derive::<crate::BlockDisk, status::BlockDiskStatus>(
