@@ -14,9 +14,6 @@ use crate::examples;
 use crate::module::{ACTION_GROUP, Module};
 use crate::yaml::Yaml;
 
-/// The binary inside the collection; every module file is a symlink to it.
-pub const BINARY: &str = "bin/v2engine-ansible";
-
 /// The ansible-core versions the collection supports.
 pub const REQUIRES_ANSIBLE: &str = ">=2.17.0";
 
@@ -288,14 +285,13 @@ pub fn write(root: &Path) -> Result<usize, DocsError> {
         }
         std::fs::write(&p, content).map_err(io(&p))?;
     }
-    for m in Module::ALL {
-        let link = root.join("plugins/modules").join(m.name());
-        let target = Path::new("../..").join(BINARY);
-        if std::fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
-            let _ = std::fs::remove_file(&link);
-            std::os::unix::fs::symlink(&target, &link).map_err(io(&link))?;
-        }
-    }
+    crate::collection::link_modules(root).map_err(|e| match e {
+        crate::collection::CollectionError::Io { path, source } => DocsError::Io { path, source },
+        other => DocsError::Io {
+            path: root.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })?;
     Ok(files.len())
 }
 
@@ -311,10 +307,11 @@ pub fn check(root: &Path) -> Result<usize, DocsError> {
     }
     for m in Module::ALL {
         let link = root.join("plugins/modules").join(m.name());
-        if std::fs::read_link(&link).ok() != Some(Path::new("../..").join(BINARY)) {
+        if std::fs::read_link(&link).ok() != Some(crate::collection::link_target()) {
             stale.push(format!(
-                "plugins/modules/{} (symlink to ../../{BINARY})",
-                m.name()
+                "plugins/modules/{} (symlink to ../../{})",
+                m.name(),
+                crate::collection::BINARY
             ));
         }
     }

@@ -2,8 +2,8 @@
 //! modules, built from the same model and the same operations as the Terraform provider.
 //!
 //! One binary, `v2engine-ansible`, is every module: each `plugins/modules/<name>` of the
-//! collection is a symlink to it, ansible-core runs it as `MODULE ARGS_FILE` and names the
-//! module in the arguments (`_ansible_module_name`).
+//! collection is a symlink to it ([`collection`]); ansible-core runs it as
+//! `MODULE ARGS_FILE` and names the module in the arguments (`_ansible_module_name`).
 //!
 //! - [`module`]: the five modules.
 //! - [`argspec`]: options and return values generated from `model::schema::resources()`.
@@ -15,9 +15,11 @@
 //! - [`result`]: the JSON ansible-core reads.
 //! - [`run`]: one module run, end to end.
 //! - [`docs`], [`examples`], [`yaml`]: the generated sidecar docs and `meta/runtime.yml`.
+//! - [`collection`]: the binary placed into the collection, the modules linked to it.
 
 pub mod argspec;
 pub mod change;
+pub mod collection;
 pub mod connection;
 pub mod docs;
 pub mod examples;

@@ -2,10 +2,13 @@
 //! that generates the collection's docs.
 //!
 //! ```text
-//! v2engine-ansible ARGS_FILE          run as a module (how ansible-core calls it)
-//! v2engine-ansible gen-docs [DIR]     write the generated files of the collection at DIR
-//! v2engine-ansible check-docs [DIR]   fail when they are out of date (DIR default: ansible)
+//! v2engine-ansible ARGS_FILE               run as a module (how ansible-core calls it)
+//! v2engine-ansible install-binary [DIR]    copy this binary into DIR/bin, link the modules to it
+//! v2engine-ansible gen-docs [DIR]          write the generated files of the collection at DIR
+//! v2engine-ansible check-docs [DIR]        fail when they are out of date
 //! ```
+//!
+//! DIR is the collection's tree, `ansible` (from the repository root) by default.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +41,29 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("install-binary") => {
+            let root = collection_dir(args.get(2));
+            let placed = std::env::current_exe()
+                .map_err(|e| e.to_string())
+                .and_then(|exe| {
+                    ansible::collection::install_binary(
+                        &root,
+                        &exe,
+                        ansible::collection::Place::Copy,
+                    )
+                    .map_err(|e| e.to_string())
+                });
+            match placed {
+                Ok(bin) => {
+                    println!("{}", bin.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("install-binary: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some("--version") => {
             println!("v2engine-ansible {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -58,7 +84,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: v2engine-ansible ARGS_FILE | gen-docs [DIR] | check-docs [DIR]\n\
+                "usage: v2engine-ansible ARGS_FILE | install-binary [DIR] | gen-docs [DIR] | check-docs [DIR]\n\
                  (a binary Ansible module of the v2engine.storage collection)"
             );
             ExitCode::from(2)
