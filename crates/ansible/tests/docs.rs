@@ -1,5 +1,6 @@
 //! The collection's generated files are up to date with the model, and the real
 //! `ansible-doc` documents every module with the options the module accepts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 
