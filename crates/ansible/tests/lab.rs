@@ -1,0 +1,285 @@
+//! Acceptance on `v2engine-lab` labs (network namespaces, a real sshd per node, the
+//! executors): the collection built and installed with ansible-galaxy, the quickstart
+//! playbook over SSH (`--check --diff`, apply, idempotence, bad options), and a lab set up
+//! by the Terraform quickstart compared with one set up by the playbook. Needs root, as
+//! CI has; every lab is torn down, also when a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use client::{Endpoint, Fleet, TransportOptions};
+use common::{
+    Ansible, Lab, changed_files, repo_root, snapshot, stage_collection, terraform_bin, venv_bin,
+    wait_bounded,
+};
+use serde_json::{Value, json};
+
+const NODES: usize = 3;
+const SETTING_TASK: &str = "Turn the V2 data engine on";
+const CLASS_TASK: &str = "Define the replicated storage class";
+
+fn quickstart() -> String {
+    repo_root()
+        .join("examples/ansible/quickstart.yml")
+        .display()
+        .to_string()
+}
+
+/// Builds the collection tarball with ansible-galaxy and installs it under `root`, as the
+/// README says; returns the collections path.
+fn build_and_install(root: &Path) -> PathBuf {
+    let staged = stage_collection(&root.join("src"));
+    let dist = root.join("dist");
+    let installed = root.join("installed");
+    let ans = Ansible::new(root, &installed);
+    let o = ans.output(
+        "ansible-galaxy",
+        &[
+            "collection",
+            "build",
+            staged.to_str().unwrap(),
+            "--output-path",
+            dist.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tarball = dist.join("v2engine-storage-0.1.0.tar.gz");
+    let o = ans.output(
+        "ansible-galaxy",
+        &[
+            "collection",
+            "install",
+            tarball.to_str().unwrap(),
+            "-p",
+            installed.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let coll = installed.join("ansible_collections/v2engine/storage");
+    assert!(coll.join("plugins/modules/node_v2").is_symlink());
+    assert!(coll.join("bin/v2engine-ansible").is_file());
+    installed
+}
+
+#[test]
+fn quickstart_playbook_on_a_lab() {
+    let tmp = tempfile::tempdir().unwrap();
+    let collections = build_and_install(tmp.path());
+    let ans = Ansible::new(tmp.path(), &collections);
+    let lab = Lab::up(&tmp.path().join("lab"), NODES);
+    let inv = lab.inventory().display().to_string();
+    let qs = quickstart();
+
+    // --check --diff on a fresh lab: node-3 will need a reboot; no host changes.
+    let before = lab.snapshot(NODES);
+    let r = ans.playbook(&["-i", &inv, &qs, "--check", "--diff"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    let s = r.task(SETTING_TASK, "localhost");
+    assert_eq!(s["changed"], true);
+    assert_eq!(s["reboot_required_nodes"], json!(["node-3"]));
+    assert_eq!(s["nodes"]["node-3"]["reboot_required"], true);
+    assert_eq!(s["nodes"]["node-3"]["engine_state"], "waiting_for_reboot");
+    assert_eq!(s["nodes"]["node-1"]["reboot_required"], false);
+    assert_eq!(s["diff"]["before"], json!({}));
+    assert_eq!(s["diff"]["after"]["hugepage_limit_mib"], 256);
+    let c = r.task(CLASS_TASK, "localhost");
+    assert_eq!(c["changed"], true);
+    assert_eq!(c["diff"]["after"]["number_of_replicas"], 2);
+    assert_eq!(c["diff"]["after"]["data_locality"], "best-effort");
+    assert_eq!(r.stat("localhost", "changed"), 2);
+    let (code, text) = ans.playbook_text(&["-i", &inv, &qs, "--check", "--diff"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("[WARNING]: Node node-3 will need a reboot"),
+        "{text}"
+    );
+    assert!(text.contains("+    \"enabled\": true,"), "{text}");
+    let after = lab.snapshot(NODES);
+    assert!(
+        changed_files(&before, &after).is_empty(),
+        "--check changed {:?}",
+        changed_files(&before, &after)
+    );
+
+    // The run applies; the second run changes nothing.
+    let r = ans.playbook(&["-i", &inv, &qs]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert_eq!(r.stat("localhost", "changed"), 2, "{}", r.text);
+    assert_eq!(
+        r.task(SETTING_TASK, "localhost")["nodes"]["node-1"]["engine_state"],
+        "ready"
+    );
+    let r = ans.playbook(&["-i", &inv, &qs, "--diff"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert_eq!(r.stat("localhost", "changed"), 0, "{}", r.text);
+
+    // Bad options fail naming the option, and change nothing.
+    let before = lab.snapshot(NODES);
+    let r = ans.playbook(&["-i", &inv, &qs, "-e", "hugepage_limit_mib=3"]);
+    assert_ne!(r.code, Some(0));
+    let msg = r.task(SETTING_TASK, "localhost")["msg"].to_string();
+    assert!(
+        msg.contains("hugepage_limit_mib: must be a multiple of 2 MiB"),
+        "{msg}"
+    );
+    let r = ans.playbook(&[
+        "-i",
+        &inv,
+        &qs,
+        "-e",
+        "v2engine_ssh_known_hosts_file=/nonexistent/known_hosts",
+    ]);
+    assert_ne!(r.code, Some(0));
+    let msg = r.task(SETTING_TASK, "localhost")["msg"].to_string();
+    assert!(msg.contains("/nonexistent/known_hosts"), "{msg}");
+    let after = lab.snapshot(NODES);
+    assert!(changed_files(&before, &after).is_empty());
+}
+
+/// Runs terraform (bounded) in `dir`; asserts success.
+fn terraform(dir: &Path, cli_config: &Path, args: &[&str]) -> String {
+    let child = Command::new(terraform_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("TF_CLI_CONFIG_FILE", cli_config)
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env_remove("TF_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait_bounded(child, Duration::from_secs(300), "terraform");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "terraform {args:?} failed:\n{text}");
+    text
+}
+
+/// Per node: every record (kind/name → spec and deleted; revisions ignored).
+fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
+    (1..=NODES)
+        .map(|i| {
+            let node = format!("node-{i}");
+            let dir = lab.node_dir(&node).join("state/records");
+            let recs = snapshot(&[dir.clone()])
+                .into_iter()
+                .map(|(p, bytes)| {
+                    let rel = p.strip_prefix(&dir).unwrap().display().to_string();
+                    let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+                    v.as_object_mut().unwrap().remove("revision");
+                    (rel, v)
+                })
+                .collect();
+            (node, recs)
+        })
+        .collect()
+}
+
+/// Per node: the host's files other than records (boot configuration, hugepage baseline,
+/// the simulated host's memory and modules), by path relative to the node's directory.
+fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+    (1..=NODES)
+        .map(|i| {
+            let node = format!("node-{i}");
+            let nd = lab.node_dir(&node);
+            let files = snapshot(&[nd.join("root"), nd.join("state"), nd.join("sim-host.json")])
+                .into_iter()
+                .map(|(p, b)| (p.strip_prefix(&nd).unwrap().display().to_string(), b))
+                .filter(|(rel, _)| !rel.starts_with("state/records"))
+                .collect();
+            (node, files)
+        })
+        .collect()
+}
+
+/// Per node: the executor's full status, revisions zeroed.
+fn statuses(lab: &Lab) -> BTreeMap<String, client::v1::NodeStatus> {
+    let vars: Value =
+        serde_json::from_slice(&std::fs::read(lab.dir.join("terraform.tfvars.json")).unwrap())
+            .unwrap();
+    let endpoints: BTreeMap<String, Endpoint> = vars["nodes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(n, v)| (n.clone(), v["endpoint"].as_str().unwrap().parse().unwrap()))
+        .collect();
+    let opts = TransportOptions {
+        ssh_private_key_file: Some(vars["ssh_private_key_file"].as_str().unwrap().into()),
+        ssh_known_hosts_file: Some(vars["ssh_known_hosts_file"].as_str().unwrap().into()),
+        ..TransportOptions::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fleet = Fleet::new(endpoints, opts);
+    let obs = rt.block_on(fleet.observe_all()).unwrap();
+    obs.into_iter()
+        .map(|(n, o)| {
+            let mut s = o.observation.status.unwrap();
+            s.setting_revision = 0;
+            s.override_revision = 0;
+            (n, s)
+        })
+        .collect()
+}
+
+#[test]
+fn terraform_and_the_playbook_set_up_the_same_lab() {
+    let tmp = tempfile::tempdir().unwrap();
+    venv_bin("ansible-playbook");
+    let lab_tf = Lab::up(&tmp.path().join("lab-terraform"), NODES);
+    let lab_pb = Lab::up(&tmp.path().join("lab-playbook"), NODES);
+
+    // Lab A: the Terraform quickstart, with the provider the lab put into its mirror.
+    let tf_dir = tmp.path().join("tf");
+    std::fs::create_dir_all(&tf_dir).unwrap();
+    for f in ["main.tf", "variables.tf"] {
+        std::fs::copy(
+            repo_root().join("examples/quickstart").join(f),
+            tf_dir.join(f),
+        )
+        .unwrap();
+    }
+    let rc = lab_tf.dir.join("terraformrc");
+    let vars = format!(
+        "-var-file={}",
+        lab_tf.dir.join("terraform.tfvars.json").display()
+    );
+    terraform(&tf_dir, &rc, &["init", "-input=false", "-no-color"]);
+    terraform(
+        &tf_dir,
+        &rc,
+        &["apply", "-auto-approve", "-input=false", "-no-color", &vars],
+    );
+
+    // Lab B: the playbook.
+    let ans = Ansible::new(tmp.path(), tmp.path());
+    stage_collection(tmp.path());
+    let r = ans.playbook(&["-i", lab_pb.inventory().to_str().unwrap(), &quickstart()]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+
+    let (rec_tf, rec_pb) = (records(&lab_tf), records(&lab_pb));
+    assert_eq!(rec_tf["node-1"].len(), 2, "{rec_tf:?}");
+    assert_eq!(rec_tf, rec_pb, "records differ");
+    let (st_tf, st_pb) = (statuses(&lab_tf), statuses(&lab_pb));
+    assert!(st_tf["node-3"].reboot_required);
+    assert_eq!(st_tf["node-1"].engine_state, "ready");
+    assert_eq!(st_tf, st_pb, "node statuses differ");
+    assert_eq!(
+        host_files(&lab_tf),
+        host_files(&lab_pb),
+        "host files differ"
+    );
+}
