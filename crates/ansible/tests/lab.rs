@@ -172,7 +172,7 @@ fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
         .map(|i| {
             let node = format!("node-{i}");
             let dir = lab.node_dir(&node).join("state/records");
-            let recs = snapshot(&[dir.clone()])
+            let recs = snapshot(std::slice::from_ref(&dir))
                 .into_iter()
                 .map(|(p, bytes)| {
                     let rel = p.strip_prefix(&dir).unwrap().display().to_string();
