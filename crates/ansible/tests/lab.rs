@@ -141,6 +141,35 @@ fn quickstart_playbook_on_a_lab() {
     assert!(msg.contains("/nonexistent/known_hosts"), "{msg}");
     let after = lab.snapshot(NODES);
     assert!(changed_files(&before, &after).is_empty());
+
+    // node_v2 on the nodes themselves (over the inventory's SSH), against each node's own
+    // executor socket: check mode predicts per node, then node-1 alone is changed.
+    let on_nodes = ans.write(
+        "on-nodes.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: local override\n      v2engine.storage.node_v2:\n        node: \"{{ v2engine_node }}\"\n        executor_socket: \"{{ v2engine_nodes[v2engine_node].endpoint | regex_replace('^ssh://[^/]+', '') }}\"\n        hugepage_limit_mib: 512\n",
+    );
+    let before = lab.snapshot(NODES);
+    let r = ans.playbook(&["-i", &inv, on_nodes.to_str().unwrap(), "--check"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    for (node, reboot) in [("node-1", false), ("node-2", false), ("node-3", true)] {
+        let t = r.task("local override", node);
+        assert_eq!(t["changed"], true, "{node}: {t}");
+        assert_eq!(t["reboot_required"], reboot, "{node}: {t}");
+    }
+    assert!(changed_files(&before, &lab.snapshot(NODES)).is_empty());
+    let r = ans.playbook(&["-i", &inv, on_nodes.to_str().unwrap(), "--limit", "node-1"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    let t = r.task("local override", "node-1");
+    assert_eq!(
+        (t["changed"].clone(), t["hugepages_allocated"].clone()),
+        (json!(true), json!(256))
+    );
+    let stored = |n: &str| {
+        lab.node_dir(n)
+            .join("state/records/node_v2/node-1.json")
+            .exists()
+    };
+    assert!(stored("node-1") && !stored("node-2"));
 }
 
 /// Runs terraform (bounded) in `dir`; asserts success.
