@@ -176,7 +176,7 @@ pub fn from_resource(m: Module, r: &ResourceSchema) -> Result<ModuleSpec, ArgSpe
         .attributes
         .iter()
         .filter(|a| a.mode != Mode::Computed)
-        .map(resource_option)
+        .map(|a| resource_option(a, m.identity().contains(&a.name.as_str())))
         .collect();
     let extra = std::iter::once(state_option(m)).chain(connection_options(m));
     for o in extra {
@@ -226,6 +226,27 @@ pub fn opt_type(t: &AttrType) -> (OptType, Option<OptType>) {
     }
 }
 
+/// Terraform's words in the model's descriptions, and what a playbook user calls them.
+const VOCABULARY: &[(&str, &str)] = &[
+    ("known at plan time", "known in check mode"),
+    ("shown in the plan", "shown in check mode"),
+    ("The plan shows", "Check mode shows"),
+    ("the provider's `nodes`", "the module's `nodes`"),
+    ("Also the resource id.", "Also the object's id."),
+    ("also the resource id.", "also the object's id."),
+    ("Resource id:", "Object id:"),
+];
+
+/// A model description for Ansible: Terraform's vocabulary replaced, Markdown code spans
+/// as `C()` markup.
+pub fn describe(s: &str) -> String {
+    let mut out = s.to_string();
+    for (terraform, ansible) in VOCABULARY {
+        out = out.replace(terraform, ansible);
+    }
+    ansible_markup(&out)
+}
+
 /// Turns Markdown code spans into Ansible's `C()` markup.
 pub fn ansible_markup(s: &str) -> String {
     let mut out = String::new();
@@ -248,21 +269,31 @@ pub fn ansible_markup(s: &str) -> String {
     out
 }
 
-fn resource_option(a: &Attribute) -> OptionSpec {
+fn resource_option(a: &Attribute, identity: bool) -> OptionSpec {
     let (ty, elements) = opt_type(&a.ty);
-    let mut description = vec![ansible_markup(&a.description)];
+    let mut description = vec![describe(&a.description)];
     if a.mode == Mode::Optional {
         description.push("Unset (null) when omitted.".into());
     }
-    if a.force_new {
+    if identity {
         description.push(
-            "Changing it replaces the object (Terraform's force-new): the old one is removed \
-             and the new one created, which is refused while other objects use it."
+            "Identifies the object: another value is another object. (Terraform replaces the \
+             resource when it changes; a playbook leaves the old object until a task removes \
+             it with O(state=absent).)"
+                .into(),
+        );
+    } else if a.force_new {
+        description.push(
+            "Immutable, as Terraform's force-new: a change replaces the object, which is \
+             refused while other objects use it."
                 .into(),
         );
     }
     let suboptions = match &a.ty {
-        AttrType::Object { attributes } => attributes.iter().map(resource_option).collect(),
+        AttrType::Object { attributes } => attributes
+            .iter()
+            .map(|x| resource_option(x, false))
+            .collect(),
         _ => Vec::new(),
     };
     OptionSpec {
@@ -281,7 +312,7 @@ fn resource_option(a: &Attribute) -> OptionSpec {
 
 fn return_spec(a: &Attribute, returned: &str) -> ReturnSpec {
     let (ty, elements) = opt_type(&a.ty);
-    let mut description = vec![ansible_markup(&a.description)];
+    let mut description = vec![describe(&a.description)];
     let contains = match &a.ty {
         AttrType::Object { attributes } => attributes
             .iter()
@@ -540,6 +571,28 @@ mod tests {
         let d = spec(Module::DataEngineSetting);
         let nodes = d.returns.iter().find(|r| r.name == "nodes").unwrap();
         assert!(nodes.contains.iter().any(|c| c.name == "reboot_required"));
+    }
+
+    #[test]
+    fn descriptions_speak_ansible() {
+        for m in Module::ALL {
+            let s = spec(m);
+            let texts = s
+                .options
+                .iter()
+                .flat_map(|o| o.description.iter())
+                .chain(s.returns.iter().flat_map(|r| r.description.iter()));
+            for t in texts {
+                for word in ["plan time", "provider's `nodes`", "resource id", "`"] {
+                    assert!(!t.contains(word), "{m}: {t:?} says {word:?}");
+                }
+            }
+        }
+        let n = spec(Module::NodeV2);
+        assert!(n.option("node").unwrap().description[1].starts_with("Identifies the object"));
+        let c = spec(Module::StorageClass);
+        let r = c.option("number_of_replicas").unwrap();
+        assert!(r.description[1].starts_with("Immutable"));
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn paragraphs(ps: &[String]) -> Yaml {
 fn documentation(spec: &ModuleSpec) -> Yaml {
     let m = spec.module;
     let mut description = vec![
-        argspec::ansible_markup(&without_terraform_advice(&spec.resource.description)),
+        argspec::describe(&without_terraform_advice(&spec.resource.description)),
         format!(
             "Its options are the attributes of the Terraform resource C(v2engine_{}), with the same \
              names, defaults, validation and messages; both are generated from one model.",
