@@ -161,10 +161,12 @@ fn documentation(spec: &ModuleSpec) -> Yaml {
         ("author", Yaml::strs(["v2engine maintainers"])),
         (
             "requirements",
-            Yaml::strs([
+            Yaml::strs([if m.node_local() {
                 "The v2engine executor on every node, reachable through the O(nodes) endpoints \
-                 (or its local socket).",
-            ]),
+                 (or, on the node itself, its local socket)."
+            } else {
+                "The v2engine executor on every node, reachable through the O(nodes) endpoints."
+            }]),
         ),
         ("options", options(&spec.options)),
         (
