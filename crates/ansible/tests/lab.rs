@@ -268,6 +268,8 @@ fn statuses(lab: &Lab) -> BTreeMap<String, client::v1::NodeStatus> {
 fn terraform_and_the_playbook_set_up_the_same_lab() {
     let tmp = tempfile::tempdir().unwrap();
     venv_bin("ansible-playbook");
+    // `lab up` puts the provider next to it into the lab's Terraform mirror.
+    common::sibling_bin("terraform-provider-v2engine");
     let lab_tf = Lab::up(&tmp.path().join("lab-terraform"), NODES);
     let lab_pb = Lab::up(&tmp.path().join("lab-playbook"), NODES);
 
