@@ -51,6 +51,8 @@ pub struct ProviderService<P> {
     provider_schema: Typed,
     resources: BTreeMap<String, Typed>,
     data_sources: BTreeMap<String, Typed>,
+    /// The GetProviderSchema answer, built once: Terraform asks for it many times per run.
+    schema_response: pb::get_provider_schema::Response,
 }
 
 impl<P: Provider> ProviderService<P> {
@@ -61,17 +63,35 @@ impl<P: Provider> ProviderService<P> {
             resources,
             data_sources,
         } = provider.schema();
+        let resources: BTreeMap<String, Typed> = resources
+            .iter()
+            .map(|(k, s)| (k.clone(), Typed::new(s)))
+            .collect();
+        let data_sources: BTreeMap<String, Typed> = data_sources
+            .iter()
+            .map(|(k, s)| (k.clone(), Typed::new(s)))
+            .collect();
+        let map = |m: &BTreeMap<String, Typed>| {
+            m.iter()
+                .map(|(k, t)| (k.clone(), t.schema.to_proto()))
+                .collect::<std::collections::HashMap<_, _>>()
+        };
+        let schema_response = pb::get_provider_schema::Response {
+            provider: Some(provider_schema.to_proto()),
+            resource_schemas: map(&resources),
+            data_source_schemas: map(&data_sources),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(Self::capabilities()),
+            functions: std::collections::HashMap::new(),
+            ephemeral_resource_schemas: std::collections::HashMap::new(),
+        };
         ProviderService {
             provider,
             provider_schema: Typed::new(&provider_schema),
-            resources: resources
-                .iter()
-                .map(|(k, s)| (k.clone(), Typed::new(s)))
-                .collect(),
-            data_sources: data_sources
-                .iter()
-                .map(|(k, s)| (k.clone(), Typed::new(s)))
-                .collect(),
+            resources,
+            data_sources,
+            schema_response,
         }
     }
 
@@ -92,7 +112,9 @@ impl<P: Provider> ProviderService<P> {
     fn capabilities() -> pb::ServerCapabilities {
         pb::ServerCapabilities {
             plan_destroy: true,
-            get_provider_schema_optional: false,
+            // Every call needs no prior GetProviderSchema: Terraform may use its cached
+            // copy of the schema (from GetMetadata's type names) instead of asking again.
+            get_provider_schema_optional: true,
             move_resource_state: false,
         }
     }
@@ -209,21 +231,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         &self,
         _request: Request<pb::get_provider_schema::Request>,
     ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
-        let map = |m: &BTreeMap<String, Typed>| {
-            m.iter()
-                .map(|(k, t)| (k.clone(), t.schema.to_proto()))
-                .collect::<std::collections::HashMap<_, _>>()
-        };
-        Ok(Response::new(pb::get_provider_schema::Response {
-            provider: Some(self.provider_schema.schema.to_proto()),
-            resource_schemas: map(&self.resources),
-            data_source_schemas: map(&self.data_sources),
-            diagnostics: Vec::new(),
-            provider_meta: None,
-            server_capabilities: Some(Self::capabilities()),
-            functions: std::collections::HashMap::new(),
-            ephemeral_resource_schemas: std::collections::HashMap::new(),
-        }))
+        Ok(Response::new(self.schema_response.clone()))
     }
 
     async fn validate_provider_config(
