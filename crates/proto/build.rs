@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // New RPCs then do not break other implementations of the service (test fakes).
+        .generate_default_stubs(true)
         .compile_fds(fds)?;
     Ok(())
 }

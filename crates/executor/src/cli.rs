@@ -2,7 +2,9 @@
 //!
 //! Logs go to stderr (filter from `V2ENGINE_LOG`, default `info`); nothing is printed to
 //! stdout. `serve` runs on a single-threaded tokio runtime (host work runs in a few
-//! blocking threads) to keep the daemon small and idle at zero CPU.
+//! blocking threads) to keep the daemon small and idle at zero CPU. It serves at once and
+//! reconciles beside (starting the engine `--spdk-tgt` when the node is enabled and
+//! prepared); on SIGTERM it leaves the engine running unless `--stop-engine-on-exit`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -12,11 +14,13 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use model::validate::check_module_name;
 
-use crate::daemon::{Executor, ExecutorError};
-use crate::engine::NoEngine;
+use crate::daemon::ExecutorError;
+use crate::engine::spec::{DEFAULT_SPDK_SOCKET, DEFAULT_SPDK_TGT, EngineOptions};
+use crate::engine::supervisor::SupervisorError;
 use crate::host::linux::LinuxHost;
 use crate::host::sim::{self, SimHost, SimState};
 use crate::host::{HostError, HostOs};
+use crate::node::{Node, NodeOptions};
 use crate::server::{self, ServerError};
 
 /// `v2engine-executor`: the v2engine host daemon.
@@ -54,6 +58,19 @@ struct ServeArgs {
     /// Use the simulated host with this state file (boot files still go under --host-root).
     #[arg(long, value_name = "STATE_FILE")]
     sim_host: Option<PathBuf>,
+    /// The spdk_tgt binary the node's engine runs (or a stand-in with its flags).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SPDK_TGT)]
+    spdk_tgt: PathBuf,
+    /// The engine's RPC socket (spdk_tgt -r).
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_SPDK_SOCKET)]
+    spdk_socket: PathBuf,
+    /// An extra argument for spdk_tgt, e.g. --spdk-arg=--no-huge (repeat for several).
+    #[arg(long = "spdk-arg", value_name = "ARG", allow_hyphen_values = true)]
+    spdk_args: Vec<String>,
+    /// Stop the engine when the executor exits (default: leave it running; the next
+    /// executor adopts it).
+    #[arg(long)]
+    stop_engine_on_exit: bool,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +120,9 @@ pub enum CliError {
     /// The server failed.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The engine could not be stopped on exit.
+    #[error(transparent)]
+    Engine(#[from] SupervisorError),
     /// The (simulated) host failed.
     #[error(transparent)]
     Host(#[from] HostError),
@@ -144,33 +164,46 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 fn serve(a: ServeArgs) -> Result<(), CliError> {
-    let (host, _lock): (Box<dyn HostOs>, _) = match &a.sim_host {
+    let (host, device_root, _lock): (Box<dyn HostOs>, PathBuf, _) = match &a.sim_host {
         Some(state) => {
             let lock = sim::lock_state(state)?;
             let host = SimHost::new(state, &a.host_root);
             host.load()?;
-            (Box::new(host), Some(lock))
+            // The simulated host's disks are real block devices: read the real sysfs.
+            (Box::new(host), PathBuf::from("/"), Some(lock))
         }
-        None => (Box::new(LinuxHost::new(&a.host_root)), None),
+        None => (
+            Box::new(LinuxHost::new(&a.host_root)),
+            a.host_root.clone(),
+            None,
+        ),
     };
-    let exec = Arc::new(Executor::open(
-        &a.node,
-        &a.state_dir,
-        host,
-        Box::new(NoEngine),
-    )?);
-    // A failed reconcile is in the status (and the log); the API still serves it.
-    let _ = exec.reconcile();
+    let mut engine = EngineOptions::new(&a.spdk_tgt, &a.spdk_socket);
+    engine.args = a.spdk_args.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)
         .build()
         .map_err(CliError::Runtime)?;
     rt.block_on(async {
+        let node = Node::start(NodeOptions {
+            node: a.node.clone(),
+            state_dir: a.state_dir.clone(),
+            host,
+            engine: Some(engine),
+            device_root,
+        })?;
         let listener = server::bind(&a.socket)?;
         let stop = server::shutdown_signal()?;
-        tracing::info!(node = %a.node, socket = %a.socket.display(), "serving");
-        server::serve(exec, listener, &a.socket, stop).await
+        // Serve at once; the start-up reconcile (which may start the engine) runs beside.
+        node.reconcile_in_background();
+        tracing::info!(node = %a.node, socket = %a.socket.display(),
+            spdk_tgt = %a.spdk_tgt.display(), spdk_socket = %a.spdk_socket.display(), "serving");
+        let served = server::serve(Arc::clone(node.executor()), listener, &a.socket, stop).await;
+        let stopped = node.shutdown(a.stop_engine_on_exit).await;
+        served?;
+        stopped?;
+        Ok::<(), CliError>(())
     })?;
     Ok(())
 }

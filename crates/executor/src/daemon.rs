@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use model::setting::SETTING_ID;
@@ -17,7 +18,8 @@ use model::{
 
 use crate::baseline::{self, BaselineError};
 use crate::boot::{self, Backend};
-use crate::engine::{Engine, EngineError, HostReadiness};
+use crate::disks::{Candidate, DiskStatus, Disks, DisksError};
+use crate::engine::{Engine, EngineError, HostReadiness, usage};
 use crate::host::{HostError, HostOs, HugepageInfo, MemoryInfo, ModuleState, TOOLS, ToolFact};
 use crate::plan::{self, EngineState, HostView, Plan};
 use crate::records::{IncomingRecord, PutOutcome, RecordStore, RecordsError, validate_batch};
@@ -72,6 +74,9 @@ pub enum ExecutorError {
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// Block disk work failed as a whole (a single disk's problem is in its status).
+    #[error(transparent)]
+    Disks(#[from] DisksError),
 }
 
 impl ExecutorError {
@@ -141,6 +146,8 @@ pub struct NodeStatus {
     pub spdk_version: String,
     /// Engine restarts.
     pub engine_restarts: u32,
+    /// The block disks of this node.
+    pub disks: Vec<DiskStatus>,
 }
 
 /// What reconcile would do with overlay records.
@@ -152,6 +159,11 @@ pub struct Prediction {
     pub plan: Plan,
     /// State of each configured module now.
     pub modules: Vec<(String, ModuleState)>,
+    /// The engine state reconcile would reach (`running` where an engine runs once
+    /// prepared; otherwise the plan's).
+    pub engine_state: String,
+    /// What reconcile would do with each block disk.
+    pub disks: Vec<DiskStatus>,
 }
 
 /// One node's executor.
@@ -161,9 +173,12 @@ pub struct Executor {
     state_dir: PathBuf,
     host: Box<dyn HostOs>,
     engine: Box<dyn Engine>,
+    disks: Disks,
     store: Mutex<RecordStore>,
     status: Mutex<NodeStatus>,
     reconcile_lock: Mutex<()>,
+    /// The last reconcile took the node's state from the engine.
+    engine_owned: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -200,10 +215,24 @@ impl Executor {
             state_dir: state_dir.to_path_buf(),
             host,
             engine,
+            disks: Disks::new(node, "/"),
             store: Mutex::new(store),
             status: Mutex::new(status),
             reconcile_lock: Mutex::new(()),
+            engine_owned: AtomicBool::new(false),
         })
+    }
+
+    /// Reads block-device facts (sysfs, mountinfo, udev) under `root` instead of `/`; the
+    /// devices themselves are always opened at their real paths.
+    pub fn with_device_root(mut self, root: &Path) -> Self {
+        self.disks = Disks::new(&self.node, root);
+        self
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
     }
 
     /// This node's name.
@@ -335,9 +364,87 @@ impl Executor {
         })
     }
 
-    /// The status of the last reconcile.
+    /// The status of the last reconcile, with the engine as it is now (it may have
+    /// crashed or restarted since).
     pub fn status(&self) -> NodeStatus {
-        lock(&self.status).clone()
+        let mut st = lock(&self.status).clone();
+        if self.engine_owned.load(Ordering::Relaxed)
+            && let Some(live) = self.engine.live()
+        {
+            if let Some(s) = live.state {
+                st.engine_state = s;
+            }
+            st.spdk_version = live.spdk_version;
+            st.engine_restarts = live.restarts;
+        }
+        st
+    }
+
+    /// Candidate block devices for disks, with the reasons the excluded ones are refused;
+    /// `paths` are inspected in addition to every device sysfs lists.
+    pub fn list_disks(&self, paths: &[String]) -> Result<Vec<Candidate>, ExecutorError> {
+        let records = lock(&self.store).overlaid(&[]);
+        let recs = self.disks.records(&records)?;
+        Ok(self.disks.list(&recs, paths)?)
+    }
+
+    /// The volumes using this node's engine: replica lvols on its lvstores (while it
+    /// runs) and volume records attached here.
+    fn engine_users(
+        &self,
+        records: &BTreeMap<RecordKey, Record>,
+    ) -> Result<Vec<usage::VolumeUse>, ExecutorError> {
+        let volumes: Vec<model::Volume> = records
+            .values()
+            .filter(|r| r.key.kind == RecordKind::Volume && !r.deleted)
+            .filter_map(|r| serde_json::from_value(r.spec.clone()).ok())
+            .collect();
+        let lvols = match self.engine.rpc() {
+            Some(rpc) => rpc
+                .run(|api| async move {
+                    api.bdev_lvol_get_lvols(Default::default())
+                        .await
+                        .map(|v| {
+                            v.into_iter()
+                                .map(|l| (l.name, l.lvs.name))
+                                .collect::<Vec<_>>()
+                        })
+                        .map_err(|e| e.to_string())
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .map_err(|reason| EngineError {
+                    node: self.node.clone(),
+                    reason: format!(
+                        "cannot list the lvols to check which volumes use the node: {reason}"
+                    ),
+                })?,
+            None => Vec::new(),
+        };
+        Ok(usage::volumes_using(&self.node, &lvols, &volumes))
+    }
+
+    /// The problem with stopping the engine for `cfg` (disable, or restart with another
+    /// command line) while volumes use the node, if any.
+    fn stop_refusal(
+        &self,
+        cfg: &NodeConfig,
+        readiness: HostReadiness,
+        records: &BTreeMap<RecordKey, Record>,
+    ) -> Result<Option<String>, ExecutorError> {
+        if !self.engine.would_stop(cfg, readiness) {
+            return Ok(None);
+        }
+        let users = self.engine_users(records)?;
+        if users.is_empty() {
+            return Ok(None);
+        }
+        let why = if readiness == HostReadiness::Disabled {
+            "disable"
+        } else {
+            "restart with the new cpu_mask, memory or arguments"
+        };
+        Ok(Some(usage::refusal(&self.node, why, &users)))
     }
 
     /// Stored records, of one kind when given.
@@ -350,6 +457,19 @@ impl Executor {
     /// one. A refused batch stores nothing.
     pub fn put_records(&self, batch: &[IncomingRecord]) -> Result<Vec<PutOutcome>, ExecutorError> {
         let recs = validate_batch(batch)?;
+        if let Some(r) = recs.iter().find(|r| {
+            r.key.kind == RecordKind::BlockDisk
+                && r.key.name.split('/').next() != Some(self.node.as_str())
+        }) {
+            return Err(RecordsError::Invalid {
+                record: r.key.to_string(),
+                reason: format!(
+                    "a block disk is stored only on its own node; this is node {}",
+                    self.node
+                ),
+            }
+            .into());
+        }
         let mut store = lock(&self.store);
         self.check_memory_for(&store, &recs)?;
         Ok(store.put(recs)?)
@@ -389,11 +509,34 @@ impl Executor {
         let records = lock(&self.store).overlaid(&overlay);
         let (config, _) = self.config_from(&records)?;
         let view = self.view(&config)?;
-        let plan = plan::plan(&config, &view);
+        let mut plan = plan::plan(&config, &view);
+        let readiness = readiness_of(&config, plan.engine_state);
+        let engine_state = self
+            .engine
+            .predicted_state(readiness)
+            .unwrap_or(plan.engine_state.as_str())
+            .to_string();
+        if let Some(problem) = self.stop_refusal(&config, readiness, &records)? {
+            plan.errors.push(problem);
+        }
+        let recs = self.disks.records(&records)?;
+        let will_run =
+            readiness == HostReadiness::Ready && self.engine.predicted_state(readiness).is_some();
+        let disks = self
+            .disks
+            .predict(&recs, self.engine.rpc().as_ref(), will_run)?;
+        plan.errors.extend(
+            disks
+                .iter()
+                .filter(|d| d.has_error())
+                .map(|d| d.error.clone()),
+        );
         Ok(Prediction {
             config,
             plan,
             modules: view.modules,
+            engine_state,
+            disks,
         })
     }
 
@@ -403,7 +546,19 @@ impl Executor {
     pub fn reconcile(&self) -> Result<NodeStatus, ExecutorError> {
         let _serial = lock(&self.reconcile_lock);
         match self.reconcile_inner() {
-            Ok(st) => {
+            Ok(mut st) => {
+                let problems: Vec<String> = st
+                    .disks
+                    .iter()
+                    .filter(|d| d.has_error())
+                    .map(|d| d.error.clone())
+                    .collect();
+                if !problems.is_empty() {
+                    tracing::error!(node = %self.node, "disks: {}", problems.join("; "));
+                    st.last_error = problems.join("; ");
+                    *lock(&self.status) = st;
+                    return Err(ExecutorError::Refused { problems });
+                }
                 tracing::info!(node = %self.node, state = %st.engine_state,
                     allocated = st.hugepages_allocated, target = st.hugepages_target, "reconciled");
                 *lock(&self.status) = st.clone();
@@ -419,12 +574,21 @@ impl Executor {
     }
 
     fn reconcile_inner(&self) -> Result<NodeStatus, ExecutorError> {
-        let (cfg, (setting_revision, override_revision)) = self.stored_config()?;
+        let records = lock(&self.store).overlaid(&[]);
+        let (cfg, (setting_revision, override_revision)) = self.config_from(&records)?;
         let view = self.view(&cfg)?;
         let p = plan::plan(&cfg, &view);
         if !p.errors.is_empty() {
             return Err(ExecutorError::Refused { problems: p.errors });
         }
+        if let Some(problem) =
+            self.stop_refusal(&cfg, readiness_of(&cfg, p.engine_state), &records)?
+        {
+            return Err(ExecutorError::Refused {
+                problems: vec![problem],
+            });
+        }
+        self.engine_owned.store(false, Ordering::Relaxed);
         let h = self.host.as_ref();
         let e = |e| self.host_err(e);
         if !cfg.enabled {
@@ -500,10 +664,13 @@ impl Executor {
             let report = self.engine.after_prepare(&cfg, readiness)?;
             if let Some(s) = report.state {
                 st.engine_state = s;
+                self.engine_owned.store(true, Ordering::Relaxed);
             }
             st.spdk_version = report.spdk_version;
             st.engine_restarts = report.restarts;
         }
+        let recs = self.disks.records(&records)?;
+        st.disks = self.disks.reconcile(&recs, self.engine.rpc().as_ref())?;
         st.config = Some(cfg);
         Ok(st)
     }
@@ -549,6 +716,15 @@ impl Executor {
         }
         st.boot_files = self.existing_boot_files().unwrap_or_default();
         st
+    }
+}
+
+/// What a plan's outcome means for the engine.
+fn readiness_of(cfg: &NodeConfig, state: EngineState) -> HostReadiness {
+    match state {
+        _ if !cfg.enabled => HostReadiness::Disabled,
+        EngineState::Ready => HostReadiness::Ready,
+        _ => HostReadiness::WaitingForReboot,
     }
 }
 

@@ -1,11 +1,25 @@
-//! The seam for the SPDK engine supervisor.
+//! The SPDK engine: the seam reconcile sees ([`Engine`]) and the supervisor behind it.
 //!
 //! Reconcile prepares the host, then calls [`Engine::after_prepare`] with the effective
-//! configuration and how far the preparation got. The supervisor (starting and
-//! monitoring `spdk_tgt -m cpu_mask -s memory`) implements this trait; until it exists,
-//! [`NoEngine`] reports nothing and the node's state is the preparation's.
+//! configuration and how far the preparation got. [`supervisor::Supervisor`] implements it
+//! by starting and monitoring `spdk_tgt -m cpu_mask -s memory -r socket`; [`NoEngine`]
+//! reports nothing, and the node's state is then the preparation's.
+//!
+//! Modules: pure [`backoff`], [`machine`] (the state machine), [`spec`] (command line),
+//! [`usage`] (volumes using the node); I/O [`process`] (spawn, pid file, signals),
+//! [`supervisor`] (the actor), [`rpc`] (calling the engine from blocking code).
+
+pub mod backoff;
+pub mod machine;
+pub mod process;
+pub mod rpc;
+pub mod spec;
+pub mod supervisor;
+pub mod usage;
 
 use model::NodeConfig;
+
+use self::rpc::RpcHandle;
 
 /// How far host preparation got; tells the engine whether it may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +62,30 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
         config: &NodeConfig,
         host: HostReadiness,
     ) -> Result<EngineReport, EngineError>;
+
+    /// The engine as it is now (it may have crashed or restarted since the last
+    /// reconcile); `None` without an engine.
+    fn live(&self) -> Option<EngineReport> {
+        None
+    }
+
+    /// A handle to call the engine while it runs.
+    fn rpc(&self) -> Option<RpcHandle> {
+        None
+    }
+
+    /// True when `after_prepare(config, host)` would stop the running engine: the node is
+    /// disabled, or it must restart with another command line. Reconcile refuses that
+    /// while volumes use the node.
+    fn would_stop(&self, _config: &NodeConfig, _host: HostReadiness) -> bool {
+        false
+    }
+
+    /// The engine state reconcile would reach for `host` (`running` where prepared);
+    /// `None` keeps the preparation's.
+    fn predicted_state(&self, _host: HostReadiness) -> Option<&'static str> {
+        None
+    }
 }
 
 /// No engine: host preparation only.

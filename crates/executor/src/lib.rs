@@ -12,7 +12,10 @@
 //! - host I/O: [`host`] ([`host::HostOs`], [`host::linux::LinuxHost`],
 //!   [`host::sim::SimHost`]);
 //! - state I/O: [`fsio`] (crash-safe writes), [`records`] (the store), [`baseline`];
-//! - orchestration: [`daemon`] (the node's executor), [`engine`] (the seam);
+//! - block disks: [`disks`] (device signatures, exclusion rules, plan — pure; sysfs and
+//!   device inspection, SPDK calls — I/O);
+//! - orchestration: [`daemon`] (the node's executor), [`engine`] (the seam, and the
+//!   supervisor of spdk_tgt), [`node`] (a serving node: executor, supervisor, resync);
 //! - API: [`service`] (the only place errors become `tonic::Status`), [`server`] (Unix
 //!   socket), [`cli`].
 
@@ -20,9 +23,11 @@ pub mod baseline;
 pub mod boot;
 pub mod cli;
 pub mod daemon;
+pub mod disks;
 pub mod engine;
 pub mod fsio;
 pub mod host;
+pub mod node;
 pub mod plan;
 pub mod records;
 pub mod server;

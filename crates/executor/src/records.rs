@@ -136,7 +136,18 @@ fn check_spec(kind: RecordKind, name: &str, spec: &serde_json::Value) -> Result<
             }
             Ok(())
         }
-        RecordKind::BlockDisk | RecordKind::StorageClass | RecordKind::Volume => {
+        RecordKind::BlockDisk => {
+            let d: model::BlockDisk = decode(spec)?;
+            d.validate().map_err(errors)?;
+            if d.id() != name {
+                return Err(format!(
+                    "node, name: {:?} differs from the record name {name:?}",
+                    d.id()
+                ));
+            }
+            Ok(())
+        }
+        RecordKind::StorageClass | RecordKind::Volume => {
             if spec.is_object() {
                 Ok(())
             } else {
@@ -397,6 +408,21 @@ mod tests {
     }
 
     #[test]
+    fn block_disks_are_validated_and_named_node_slash_disk() {
+        let ok = r#"{"node":"node-1","name":"d1","path":"/dev/loop3"}"#;
+        assert!(validate_record(&inc("block_disk", "node-1/d1", 1, ok)).is_ok());
+        let e = reason(validate_record(&inc("block_disk", "node-2/d1", 1, ok)));
+        assert!(e.contains("differs from the record name"), "{e}");
+        let e = reason(validate_record(&inc(
+            "block_disk",
+            "node-1/d1",
+            1,
+            r#"{"node":"node-1","name":"d1","path":"dev/loop3"}"#,
+        )));
+        assert!(e.starts_with("record block_disk/node-1/d1: path:"), "{e}");
+    }
+
+    #[test]
     fn refuses_bad_kinds_names_revisions_and_json() {
         let e = reason(validate_record(&inc("disk", "x", 1, "{}")));
         assert!(e.contains("kind: unknown record kind \"disk\""), "{e}");
@@ -412,13 +438,7 @@ mod tests {
 
     #[test]
     fn uninterpreted_kinds_are_kept_as_json_and_tombstones_need_no_spec() {
-        let r = validate_record(&inc(
-            "block_disk",
-            "node-1/disk-a",
-            3,
-            r#"{"anything": [1]}"#,
-        ))
-        .unwrap();
+        let r = validate_record(&inc("storage_class", "fast", 3, r#"{"anything": [1]}"#)).unwrap();
         assert_eq!(r.spec["anything"][0], 1);
         let mut t = inc("volume", "v", 4, "");
         t.deleted = true;
@@ -452,7 +472,13 @@ mod tests {
         let out = s.put(vec![v1.clone(), older]).unwrap();
         assert_eq!((out[0].applied, out[0].stored_revision), (false, 2));
         assert_eq!((out[1].applied, out[1].stored_revision), (false, 2));
-        let disk = validate_record(&inc("block_disk", "n1/d1", 1, "{}")).unwrap();
+        let disk = validate_record(&inc(
+            "block_disk",
+            "n1/d1",
+            1,
+            r#"{"node":"n1","name":"d1","path":"/dev/loop3"}"#,
+        ))
+        .unwrap();
         s.put(vec![v3.clone(), disk.clone()]).unwrap();
         let (s2, problems) = RecordStore::open(tmp.path()).unwrap();
         assert!(problems.is_empty());

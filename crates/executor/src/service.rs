@@ -11,6 +11,7 @@ use proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::daemon::{Executor, ExecutorError, Facts, NodeStatus, Prediction};
+use crate::disks::{Candidate, DiskStatus};
 use crate::host::ModuleState;
 use crate::records::{IncomingRecord, PutOutcome, RecordsError};
 
@@ -56,6 +57,7 @@ pub fn status_of(e: &ExecutorError) -> Status {
         | ExecutorError::Host { .. }
         | ExecutorError::Baseline { .. }
         | ExecutorError::Engine(_)
+        | ExecutorError::Disks(_)
         | ExecutorError::BadNodeName { .. } => Status::internal(msg),
     }
 }
@@ -122,6 +124,35 @@ pub fn config_to_pb(c: NodeConfig) -> pb::NodeConfig {
     }
 }
 
+/// API form of a disk's status.
+pub fn disk_to_pb(d: DiskStatus) -> pb::DiskStatus {
+    pb::DiskStatus {
+        name: d.name,
+        path: d.path,
+        state: d.state.as_str().into(),
+        bdev: d.bdev,
+        lvstore: d.lvstore,
+        lvstore_uuid: d.lvstore_uuid,
+        capacity_bytes: d.capacity_bytes,
+        free_bytes: d.free_bytes,
+        error: d.error,
+    }
+}
+
+/// API form of a candidate device.
+pub fn candidate_to_pb(c: Candidate) -> pb::DiskCandidate {
+    pb::DiskCandidate {
+        path: c.path,
+        device: c.device,
+        size_bytes: c.size_bytes,
+        partition: c.partition,
+        by_id: c.by_id,
+        signature: c.signature,
+        excluded: c.excluded,
+        disk: c.disk,
+    }
+}
+
 /// API form of the status.
 pub fn status_to_pb(s: NodeStatus) -> pb::NodeStatus {
     pb::NodeStatus {
@@ -140,6 +171,7 @@ pub fn status_to_pb(s: NodeStatus) -> pb::NodeStatus {
         override_revision: s.override_revision,
         spdk_version: s.spdk_version,
         engine_restarts: s.engine_restarts,
+        disks: s.disks.into_iter().map(disk_to_pb).collect(),
     }
 }
 
@@ -183,7 +215,7 @@ pub fn prediction_to_pb(p: Prediction) -> pb::Prediction {
     let plan = p.plan;
     pb::Prediction {
         config: Some(config_to_pb(p.config)),
-        engine_state: plan.engine_state.as_str().into(),
+        engine_state: p.engine_state,
         reboot_required: !plan.reboot_reasons.is_empty(),
         reboot_reasons: plan.reboot_reasons,
         hugepages_target: plan.hugepages_target,
@@ -198,6 +230,7 @@ pub fn prediction_to_pb(p: Prediction) -> pb::Prediction {
             .map(|f| f.path.to_string())
             .collect(),
         changes: plan.changes,
+        disks: p.disks.into_iter().map(disk_to_pb).collect(),
     }
 }
 
@@ -287,5 +320,23 @@ impl pb::executor_server::Executor for Service {
     ) -> Result<Response<pb::NodeStatus>, Status> {
         let st = self.blocking(Executor::reconcile).await?;
         Ok(Response::new(status_to_pb(st)))
+    }
+
+    async fn list_disks(
+        &self,
+        req: Request<pb::ListDisksRequest>,
+    ) -> Result<Response<pb::ListDisksResponse>, Status> {
+        let paths = req.into_inner().paths;
+        if let Some((i, e)) = paths.iter().enumerate().find_map(|(i, p)| {
+            model::block_disk::check_device_path(p)
+                .err()
+                .map(|e| (i, e))
+        }) {
+            return Err(Status::invalid_argument(format!("paths[{i}]: {e}")));
+        }
+        let c = self.blocking(move |e| e.list_disks(&paths)).await?;
+        Ok(Response::new(pb::ListDisksResponse {
+            candidates: c.into_iter().map(candidate_to_pb).collect(),
+        }))
     }
 }
