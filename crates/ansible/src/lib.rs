@@ -6,7 +6,8 @@
 //! `MODULE ARGS_FILE` and names the module in the arguments (`_ansible_module_name`).
 //!
 //! - [`module`]: the five modules.
-//! - [`argspec`]: options and return values generated from `model::schema::resources()`.
+//! - [`argspec`]: options and return values generated from `model::schema::resources()`;
+//!   [`common_options`]: `state` and the connection options.
 //! - [`params`]: the arguments file, checked as `AnsibleModule` checks it, then validated
 //!   by the model.
 //! - [`connection`]: `nodes` / ssh files / `executor_socket` → endpoints and transport.
@@ -20,6 +21,7 @@
 pub mod argspec;
 pub mod change;
 pub mod collection;
+pub mod common_options;
 pub mod connection;
 pub mod docs;
 pub mod examples;
