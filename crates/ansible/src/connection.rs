@@ -148,6 +148,58 @@ pub fn from_checked(
     })
 }
 
+/// Checks, on the machine the module runs on, that the files the connection names exist,
+/// so that a wrong path fails naming its option rather than deep in a connection attempt.
+pub fn check_files(c: &Connection, executor_socket_given: bool) -> Result<(), ParamsError> {
+    let mut errors = Vec::new();
+    let uses_ssh = c
+        .endpoints
+        .values()
+        .any(|e| matches!(e, Endpoint::Ssh { .. }));
+    if uses_ssh {
+        for (option, file) in [
+            ("ssh_known_hosts_file", &c.options.ssh_known_hosts_file),
+            ("ssh_private_key_file", &c.options.ssh_private_key_file),
+        ] {
+            if let Some(Err(e)) = file.as_ref().map(std::fs::metadata) {
+                errors.push((option.to_string(), format!("{}: {e}", file_display(file))));
+            }
+        }
+    }
+    if c.local {
+        for (node, ep) in &c.endpoints {
+            if let Endpoint::Unix(sock) = ep
+                && !sock.exists()
+            {
+                let default = if executor_socket_given {
+                    ""
+                } else {
+                    " (the default when neither nodes nor executor_socket is set)"
+                };
+                errors.push((
+                    "executor_socket".to_string(),
+                    format!(
+                        "{}{default} does not exist: is v2engine-executor running on node {node}, \
+                         and does the task run on that host?",
+                        sock.display()
+                    ),
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ParamsError::Invalid(errors))
+    }
+}
+
+fn file_display(p: &Option<PathBuf>) -> String {
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +251,46 @@ mod tests {
         assert_eq!(e.options(), ["ssh_known_hosts_file"]);
         let e = conn(Module::StorageClass, json!({"name": "x"})).unwrap_err();
         assert_eq!(e.options(), ["nodes"]);
+    }
+
+    #[test]
+    fn missing_files_name_their_option() {
+        let c = conn(
+            Module::StorageClass,
+            json!({
+                "name": "x",
+                "nodes": {"n": {"endpoint": "ssh://root@h"}},
+                "ssh_known_hosts_file": "/nonexistent/known_hosts",
+                "ssh_private_key_file": "/nonexistent/id"
+            }),
+        )
+        .unwrap();
+        let e = check_files(&c, false).unwrap_err();
+        assert_eq!(
+            e.options(),
+            ["ssh_known_hosts_file", "ssh_private_key_file"]
+        );
+        assert!(e.to_string().contains("/nonexistent/known_hosts"), "{e}");
+        let c = conn(
+            Module::NodeV2,
+            json!({"node": "node-1", "executor_socket": "/nonexistent.sock"}),
+        )
+        .unwrap();
+        let e = check_files(&c, true).unwrap_err().to_string();
+        assert!(
+            e.starts_with("executor_socket: /nonexistent.sock does not exist"),
+            "{e}"
+        );
+        assert!(e.contains("node node-1"), "{e}");
+        let c = conn(
+            Module::StorageClass,
+            json!({"name": "x", "nodes": {"n": {"endpoint": "unix:///nonexistent"}}}),
+        )
+        .unwrap();
+        assert!(
+            check_files(&c, false).is_ok(),
+            "remote sockets are the executor's business"
+        );
     }
 
     #[test]

@@ -188,7 +188,7 @@ async fn node_v2(
             let now = ops::node_v2::status(s, node).await.map_err(ctx(&reading))?;
             let o = ops::node_v2::plan(s, spec)
                 .await
-                .map_err(ctx(&format!("node {node} cannot apply this configuration")))?;
+                .map_err(ctx("the node override cannot be applied"))?;
             // Loaded modules and the engine version are known after apply; until then the
             // node's current ones are the best answer.
             let st = NodeV2Status {
@@ -201,14 +201,14 @@ async fn node_v2(
         (Action::Create | Action::Update, Some(spec), false) => {
             let o = ops::node_v2::apply(s, spec)
                 .await
-                .map_err(ctx(&format!("cannot apply the override of node {node}")))?;
+                .map_err(ctx("cannot apply the node override"))?;
             (o.value, warning_lines(&o.warnings))
         }
         (Action::Delete, _, false) => {
             if let Some(prior) = &before {
                 ops::node_v2::delete(s, prior)
                     .await
-                    .map_err(ctx(&format!("cannot remove the override of node {node}")))?;
+                    .map_err(ctx("cannot remove the node override"))?;
             }
             let st = ops::node_v2::status(s, node).await.map_err(ctx(&reading))?;
             let w = node_pending_reboot(node, &st);

@@ -123,6 +123,9 @@ fn run_checked(inv: &Invocation, spec: &ModuleSpec, c: &Checked) -> ModuleResult
         let desired = desired(inv.module, spec, c)?;
         let home = std::env::var("HOME").ok();
         let conn = connection::from_checked(inv.module, c, home.as_deref())?;
+        if !matches!(desired, Desired::Unavailable(_)) {
+            connection::check_files(&conn, c.is_given("executor_socket"))?;
+        }
         Ok::<_, ParamsError>((over, desired, conn))
     })();
     let (over, desired, conn) = match prepared {

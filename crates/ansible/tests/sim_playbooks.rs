@@ -212,7 +212,11 @@ fn node_v2_runs_on_the_node_against_its_local_executor() {
     assert_eq!(r.code, Some(0), "{}", r.text);
     let t = r.task("local", "localhost");
     assert_eq!(t["changed"], true);
-    assert_eq!(t["engine_state"], "ready", "{t}");
+    assert_eq!(t["engine_state"], "running", "{t}");
+    assert!(
+        t["spdk_version"].as_str().unwrap().starts_with("SPDK"),
+        "{t}"
+    );
     assert_eq!(t["hugepages_allocated"], 16);
     assert!(record(&n1.dir, "node_v2", "node-1").is_some());
     assert!(record(&e.fleet.nodes[1].dir, "node_v2", "node-1").is_none());
@@ -229,7 +233,7 @@ fn node_v2_runs_on_the_node_against_its_local_executor() {
     assert_eq!(t["failed"], true);
     let msg = t["msg"].as_str().unwrap();
     assert!(
-        msg.contains("node-1") && msg.contains("/run/v2engine/executor.sock"),
+        msg.starts_with("executor_socket: /run/v2engine/executor.sock") && msg.contains("node-1"),
         "{msg}"
     );
 }

@@ -356,6 +356,12 @@ impl SimNode {
             .arg(d.join("root"))
             .arg("--sim-host")
             .arg(d.join("sim.json"))
+            // spdk-sim stands in for spdk_tgt; the engine stops with the executor.
+            .arg("--spdk-tgt")
+            .arg(sibling_bin("spdk-sim"))
+            .arg("--spdk-socket")
+            .arg(d.join("spdk.sock"))
+            .arg("--stop-engine-on-exit")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -389,11 +395,41 @@ impl SimNode {
 }
 
 impl Drop for SimNode {
+    /// Stops the executor (SIGTERM by pid, so it stops its engine; SIGKILL after 10 s),
+    /// then the engine it recorded, should it still run. No panics: the test may be
+    /// failing already.
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
+        kill_recorded_engine(&self.dir.join("state/engine.pid.json"), "spdk-sim");
+    }
+}
+
+/// Kills the engine a pid file records, if that pid still runs `program`.
+pub fn kill_recorded_engine(pid_file: &Path, program: &str) {
+    let Some(pid) = std::fs::read(pid_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["pid"].as_u64())
+    else {
+        return;
+    };
+    let runs_program = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains(program))
+        .unwrap_or(false);
+    if runs_program {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
     }
 }
 
