@@ -209,6 +209,19 @@ impl ExecutorClient {
             .map_err(|s| self.rpc_err("Predict", s))
     }
 
+    /// Candidate block devices, with the reasons excluded ones are excluded.
+    pub async fn list_disks(
+        &mut self,
+        paths: &[String],
+    ) -> Result<Vec<v1::DiskCandidate>, ClientError> {
+        let req = v1::ListDisksRequest {
+            paths: paths.to_vec(),
+        };
+        let r = self.raw.list_disks(req).await;
+        r.map(|r| r.into_inner().candidates)
+            .map_err(|s| self.rpc_err("ListDisks", s))
+    }
+
     /// Makes the node match its records now.
     pub async fn reconcile(&mut self) -> Result<v1::NodeStatus, ClientError> {
         let r = self.raw.reconcile(v1::ReconcileRequest {}).await;

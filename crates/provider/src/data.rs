@@ -60,6 +60,22 @@ pub fn facts_value(node: &str, f: &v1::HostFacts) -> Value {
     ])
 }
 
+/// One disk candidate as a Terraform object.
+pub fn candidate_value(c: &v1::DiskCandidate) -> Value {
+    let strings = |v: &[String]| Value::List(v.iter().map(Value::string).collect());
+    Value::object([
+        ("path", Value::string(&c.path)),
+        ("device", Value::string(&c.device)),
+        ("size_bytes", num(c.size_bytes)),
+        ("partition", Value::Bool(c.partition)),
+        ("by_id", strings(&c.by_id)),
+        ("signature", Value::string(&c.signature)),
+        ("eligible", Value::Bool(c.excluded.is_empty())),
+        ("excluded", strings(&c.excluded)),
+        ("disk", Value::string(&c.disk)),
+    ])
+}
+
 /// Reads a data source.
 pub async fn read(
     ctx: &Context,

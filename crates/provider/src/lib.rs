@@ -288,6 +288,7 @@ impl Provider for V2engineProvider {
             "data_engine_setting" => resources::setting::read(ctx, res, request).await,
             "node_v2" => resources::node_v2::read(ctx, res, request).await,
             "storage_class" => resources::storage_class::read(ctx, res, request).await,
+            "block_disk" => resources::block_disk::read(ctx, res, request).await,
             other => Err(not_yet(other)),
         }
     }
@@ -302,6 +303,7 @@ impl Provider for V2engineProvider {
             "data_engine_setting" => resources::setting::plan(ctx, res, request).await,
             "node_v2" => resources::node_v2::plan(ctx, res, request).await,
             "storage_class" => resources::storage_class::plan(ctx, res, request).await,
+            "block_disk" => resources::block_disk::plan(ctx, res, request).await,
             other => Err(not_yet(other)),
         }
     }
@@ -336,6 +338,14 @@ impl Provider for V2engineProvider {
                 )
                 .await
             }
+            "block_disk" => {
+                with_timeout(
+                    limit,
+                    &what,
+                    resources::block_disk::apply(ctx, res, request),
+                )
+                .await
+            }
             other => Err(not_yet(other)),
         }
     }
@@ -350,6 +360,7 @@ impl Provider for V2engineProvider {
             "data_engine_setting" => resources::setting::import(ctx, res, &request.id).await?,
             "node_v2" => resources::node_v2::import(ctx, res, &request.id).await?,
             "storage_class" => resources::storage_class::import(ctx, res, &request.id).await?,
+            "block_disk" => resources::block_disk::import(ctx, res, &request.id).await?,
             other => return Err(not_yet(other)),
         };
         Ok(ImportResponse {

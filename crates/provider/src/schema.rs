@@ -143,7 +143,38 @@ pub fn data_sources() -> Vec<(String, Schema)> {
             Attribute::computed("boot_persistence", Type::String)
                 .description("Backend `auto` resolves to."),
         );
-    vec![(format!("{PREFIX}node"), Schema::new(0, node))]
+    let candidate = disk_candidate_type();
+    let disks = Block::new()
+        .description("Block devices on one node that could become `v2engine_block_disk`s, and for each excluded one why.")
+        .attribute(Attribute::required("node", Type::String).description("Node name."))
+        .attribute(
+            Attribute::optional("paths", Type::list(Type::String))
+                .description("Paths to inspect besides every device the node's sysfs lists, e.g. /dev/disk/by-id/... names."),
+        )
+        .attribute(
+            Attribute::computed("candidates", Type::list(candidate))
+                .description("Every device: path, kernel device, size, by-id names, signature, `eligible`, and the reasons it is `excluded`."),
+        )
+        .attribute(Attribute::computed("eligible_paths", Type::list(Type::String)).description("Paths of the devices that can become disks."));
+    vec![
+        (format!("{PREFIX}node"), Schema::new(0, node)),
+        (format!("{PREFIX}disks"), Schema::new(0, disks)),
+    ]
+}
+
+/// One element of `v2engine_disks.candidates`.
+pub fn disk_candidate_type() -> Type {
+    Type::object([
+        ("path", Type::String),
+        ("device", Type::String),
+        ("size_bytes", Type::Number),
+        ("partition", Type::Bool),
+        ("by_id", Type::list(Type::String)),
+        ("signature", Type::String),
+        ("eligible", Type::Bool),
+        ("excluded", Type::list(Type::String)),
+        ("disk", Type::String),
+    ])
 }
 
 /// Everything the provider declares.

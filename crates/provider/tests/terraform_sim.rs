@@ -67,7 +67,7 @@ fn plan_predicts_reboot_apply_converges_and_reboot_refreshes() {
         after["reboot_required_nodes"],
         serde_json::json!(["node-3"])
     );
-    assert_eq!(after["nodes"]["node-1"]["engine_state"], "ready");
+    assert_eq!(after["nodes"]["node-1"]["engine_state"], "running");
     assert_eq!(
         after["nodes"]["node-3"]["engine_state"],
         "waiting_for_reboot"
@@ -76,7 +76,7 @@ fn plan_predicts_reboot_apply_converges_and_reboot_refreshes() {
     // node_v2 depends on the setting, so its prediction includes the setting's new value.
     let n2 = &resource(&plan, "v2engine_node_v2.node2")["change"]["after"];
     assert_eq!(n2["reboot_required"], false);
-    assert_eq!(n2["engine_state"], "ready");
+    assert_eq!(n2["engine_state"], "running");
     // Planning changed nothing on any host.
     assert!(
         fleet
@@ -107,7 +107,7 @@ fn plan_predicts_reboot_apply_converges_and_reboot_refreshes() {
     let state = tf.show_json(None);
     let s = &state_resource(&state, "v2engine_data_engine_setting.this")["values"];
     assert_eq!(s["reboot_required_nodes"], serde_json::json!([]));
-    assert_eq!(s["nodes"]["node-3"]["engine_state"], "ready");
+    assert_eq!(s["nodes"]["node-3"]["engine_state"], "running");
     assert_eq!(s["nodes"]["node-3"]["expected_pages"], 32);
     let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
     assert_eq!(

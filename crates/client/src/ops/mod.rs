@@ -8,6 +8,7 @@
 //! model's status structs plus [`Warning`]s; failures are [`OpsError`]s naming the node or
 //! attribute. Front-ends only translate these to their own vocabulary.
 
+pub mod block_disk;
 pub mod node_v2;
 pub mod session;
 pub mod setting;

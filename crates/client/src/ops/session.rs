@@ -153,6 +153,33 @@ impl Session {
         Ok(rec)
     }
 
+    /// Writes a node-scoped record (a block disk) to its own node only.
+    pub async fn write_one(
+        &self,
+        node: &str,
+        key: RecordKey,
+        spec: serde_json::Value,
+        deleted: bool,
+    ) -> Result<Record, OpsError> {
+        self.invalidate().await;
+        let revision = self.observed().await?.merged.max_revision() + 1;
+        let rec = Record {
+            key,
+            revision,
+            deleted,
+            spec,
+        };
+        let mut c = self
+            .fleet
+            .client(node)
+            .await
+            .map_err(|e| OpsError::fleet("cannot reach node", e))?;
+        let r = c.put_records(std::slice::from_ref(&rec)).await;
+        self.invalidate().await;
+        r.map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.to_string())]))?;
+        Ok(rec)
+    }
+
     /// Predicts `overlay` on one node.
     pub async fn predict(
         &self,

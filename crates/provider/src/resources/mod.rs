@@ -1,6 +1,7 @@
 //! One module per resource; each turns Terraform requests into record writes, predictions
 //! and reconciles through [`Context`](crate::context::Context).
 
+pub mod block_disk;
 pub mod node_v2;
 pub mod setting;
 pub mod storage_class;

@@ -53,6 +53,11 @@ impl Node {
             d.join("root").display().to_string(),
             "--sim-host".into(),
             d.join("sim.json").display().to_string(),
+            // The engine: spdk-sim standing in for spdk_tgt, as in the lab.
+            "--spdk-tgt".into(),
+            sibling_bin("spdk-sim").display().to_string(),
+            "--spdk-socket".into(),
+            d.join("spdk.sock").display().to_string(),
         ]
     }
 
@@ -79,12 +84,14 @@ impl Node {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    /// Stops the executor (SIGKILL by PID) and waits for it.
+    /// Stops the executor (SIGKILL by PID) and waits for it, then its engine (the
+    /// spdk-sim serving this node's socket, found by its command line), as a power cut would.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        kill_matching(&self.dir.join("spdk.sock").display().to_string());
         let _ = std::fs::remove_file(&self.socket);
     }
 
@@ -110,6 +117,32 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// SIGKILLs every process whose command line contains `needle` (bounded wait for exit).
+pub fn kill_matching(needle: &str) {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(needle) && !cmd.contains("executor serve") {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+                && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 }
 
