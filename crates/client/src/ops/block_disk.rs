@@ -154,10 +154,10 @@ pub async fn delete(s: &Session, prior: &BlockDisk) -> Result<(), OpsError> {
     let id = prior.id();
     // Refuse before writing anything when the executor already reports replicas on it.
     let obs = s.observed().await?;
-    if let Some(d) = obs.status(&prior.node).and_then(|st| find(&st.disks, &id)) {
-        if d.state == "in_use" {
-            return Err(OpsError::InUse(format!("disk {id}: {}", d.error)));
-        }
+    if let Some(d) = obs.status(&prior.node).and_then(|st| find(&st.disks, &id))
+        && d.state == "in_use"
+    {
+        return Err(OpsError::InUse(format!("disk {id}: {}", d.error)));
     }
     s.write_one(&prior.node, k.clone(), json_of(&k, prior)?, true)
         .await?;
