@@ -291,7 +291,7 @@ mod tests {
         ] {
             let page = &files[&PathBuf::from(format!("docs/resources/{r}.md"))];
             assert!(
-                page.contains("## Schema") && page.contains("### Required"),
+                page.contains("## Schema") && page.contains("### Read-Only"),
                 "{r}"
             );
             assert!(page.contains("## Import"), "{r} has no import section");
