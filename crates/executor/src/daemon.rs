@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use model::setting::SETTING_ID;
@@ -18,7 +18,7 @@ use model::{
 
 use crate::baseline::{self, BaselineError};
 use crate::boot::{self, Backend};
-use crate::disks::{Candidate, DiskStatus, Disks, DisksError};
+use crate::disks::{Candidate, DiskState, DiskStatus, Disks, DisksError};
 use crate::engine::{Engine, EngineError, HostReadiness, usage};
 use crate::host::{HostError, HostOs, HugepageInfo, MemoryInfo, ModuleState, TOOLS, ToolFact};
 use crate::plan::{self, EngineState, HostView, Plan};
@@ -179,6 +179,11 @@ pub struct Executor {
     reconcile_lock: Mutex<()>,
     /// The last reconcile took the node's state from the engine.
     engine_owned: AtomicBool,
+    /// The engine generation the stored status was made with (written and read under
+    /// the status lock).
+    engine_generation: AtomicU64,
+    /// The engine generation the running reconcile saw.
+    pending_generation: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -220,6 +225,8 @@ impl Executor {
             status: Mutex::new(status),
             reconcile_lock: Mutex::new(()),
             engine_owned: AtomicBool::new(false),
+            engine_generation: AtomicU64::new(0),
+            pending_generation: AtomicU64::new(0),
         })
     }
 
@@ -367,7 +374,10 @@ impl Executor {
     /// The status of the last reconcile, with the engine as it is now (it may have
     /// crashed or restarted since).
     pub fn status(&self) -> NodeStatus {
-        let mut st = lock(&self.status).clone();
+        let (mut st, generation) = {
+            let g = lock(&self.status);
+            (g.clone(), self.engine_generation.load(Ordering::Relaxed))
+        };
         if self.engine_owned.load(Ordering::Relaxed)
             && let Some(live) = self.engine.live()
         {
@@ -376,6 +386,13 @@ impl Executor {
             }
             st.spdk_version = live.spdk_version;
             st.engine_restarts = live.restarts;
+            if live.generation != generation {
+                // The engine restarted since: its bdevs are gone until the next reconcile
+                // (which the restart triggers) creates them again.
+                for d in st.disks.iter_mut().filter(|d| d.state == DiskState::Ready) {
+                    d.state = DiskState::WaitingForEngine;
+                }
+            }
         }
         st
     }
@@ -556,21 +573,31 @@ impl Executor {
                 if !problems.is_empty() {
                     tracing::error!(node = %self.node, "disks: {}", problems.join("; "));
                     st.last_error = problems.join("; ");
-                    *lock(&self.status) = st;
+                    self.store_status(st);
                     return Err(ExecutorError::Refused { problems });
                 }
                 tracing::info!(node = %self.node, state = %st.engine_state,
                     allocated = st.hugepages_allocated, target = st.hugepages_target, "reconciled");
-                *lock(&self.status) = st.clone();
+                self.store_status(st.clone());
                 Ok(st)
             }
             Err(e) => {
                 tracing::error!(node = %self.node, "reconcile failed: {e}");
                 let st = self.failed_status(&e);
-                *lock(&self.status) = st;
+                self.store_status(st);
                 Err(e)
             }
         }
+    }
+
+    /// Stores the status of a reconcile with the engine generation it saw.
+    fn store_status(&self, st: NodeStatus) {
+        let mut g = lock(&self.status);
+        *g = st;
+        self.engine_generation.store(
+            self.pending_generation.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
     }
 
     fn reconcile_inner(&self) -> Result<NodeStatus, ExecutorError> {
@@ -668,6 +695,8 @@ impl Executor {
             }
             st.spdk_version = report.spdk_version;
             st.engine_restarts = report.restarts;
+            self.pending_generation
+                .store(report.generation, Ordering::Relaxed);
         }
         let recs = self.disks.records(&records)?;
         st.disks = self.disks.reconcile(&recs, self.engine.rpc().as_ref())?;

@@ -225,15 +225,18 @@ impl Disks {
             {
                 continue;
             }
-            if r.deleted && r.spec.is_null() {
-                continue; // a tombstone without its spec: nothing to remove by name
-            }
-            let spec: BlockDisk =
-                serde_json::from_value(r.spec.clone()).map_err(|e| DisksError::Record {
-                    node: self.node.clone(),
-                    record: r.key.name.clone(),
-                    reason: e.to_string(),
-                })?;
+            let spec = if r.deleted && r.spec.is_null() {
+                // A tombstone without its spec: the names derive from the record name.
+                let name = r.key.name.split_once('/').map_or("", |(_, d)| d);
+                serde_json::json!({"node": self.node, "name": name, "path": ""})
+            } else {
+                r.spec.clone()
+            };
+            let spec: BlockDisk = serde_json::from_value(spec).map_err(|e| DisksError::Record {
+                node: self.node.clone(),
+                record: r.key.name.clone(),
+                reason: e.to_string(),
+            })?;
             out.push(DiskRecord {
                 key: r.key.name.clone(),
                 spec,
@@ -341,8 +344,9 @@ impl Disks {
                 DiskStatus::new(r, DiskState::Ready).with_lvstore(current)
             }
             Applied::Removed | Applied::Absent => return None,
-            Applied::Refused(reason) => DiskStatus::new(r, DiskState::Refused)
-                .with_error(refusal_text(r, std::slice::from_ref(&reason))),
+            Applied::Refused(reasons) => {
+                DiskStatus::new(r, DiskState::Refused).with_error(refusal_text(r, &reasons))
+            }
             Applied::InUse(reason) => {
                 DiskStatus::new(r, DiskState::InUse).with_error(format!("disk {} {reason}", r.key))
             }

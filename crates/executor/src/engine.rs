@@ -42,6 +42,9 @@ pub struct EngineReport {
     pub spdk_version: String,
     /// Restarts since the executor started.
     pub restarts: u32,
+    /// Counts the engine's starts: a different value means it restarted in between (and
+    /// lost its bdevs, which the next reconcile creates again).
+    pub generation: u64,
 }
 
 /// A failure of the engine, naming the node.

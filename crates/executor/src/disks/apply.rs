@@ -26,8 +26,8 @@ pub enum Applied {
     Removed,
     /// Nothing to do for a tombstone.
     Absent,
-    /// Refused, nothing changed.
-    Refused(String),
+    /// Refused, nothing changed; each reason is a phrase about the device.
+    Refused(Vec<String>),
     /// Removal refused: lvols live on the disk.
     InUse(String),
     /// An SPDK call failed.
@@ -108,9 +108,9 @@ async fn attach(api: &dyn SpdkApi, p: &DiskPlan, expect_import: bool) -> Applied
         }
         Ok(None) if expect_import && !spec.force_format => {
             undo(api, &bdev).await;
-            Applied::Refused(
+            Applied::Refused(vec![
                 "holds an SPDK blobstore that examine did not load as an lvstore; set force_format to create a new lvstore".into(),
-            )
+            ])
         }
         Ok(None) => match create_lvstore(api, p).await {
             ok @ Applied::Ready { .. } => ok,
@@ -195,7 +195,7 @@ pub async fn apply(api: &dyn SpdkApi, plans: &[DiskPlan]) -> Vec<Applied> {
                 lvstore: l.clone(),
                 imported: false,
             },
-            DiskAction::Refuse(r) => Applied::Refused(r.join("; ")),
+            DiskAction::Refuse(r) => Applied::Refused(r.clone()),
             DiskAction::Remove => remove(api, p).await,
             DiskAction::RemoveRefused(lvols) => {
                 let lvs = p.record.spec.lvstore_name();

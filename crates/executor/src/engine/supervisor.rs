@@ -449,6 +449,7 @@ impl Supervisor {
                 String::new()
             },
             restarts: s.restarts,
+            generation: s.generation,
         }
     }
 

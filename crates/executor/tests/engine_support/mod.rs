@@ -121,6 +121,8 @@ impl Drop for EngineGuard {
 
 /// A simulated node with an engine, served in process.
 pub struct TestNode {
+    /// First, so it runs before the temp dir (holding the pid file) is removed.
+    guard: EngineGuard,
     pub dir: tempfile::TempDir,
     pub state_dir: PathBuf,
     pub spdk_socket: PathBuf,
@@ -128,7 +130,6 @@ pub struct TestNode {
     pub client: ExecutorClient<Channel>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    guard: EngineGuard,
 }
 
 /// Engine options for tests: short timeouts, the stand-in binary.
