@@ -30,9 +30,10 @@ pub fn sshd_test(paths: &NodePaths) -> Vec<String> {
     vec!["-t".into(), "-f".into(), s(&paths.sshd_config())]
 }
 
-/// `v2engine-executor serve …` for `node`.
+/// `v2engine-executor serve …` for `node`: its engine is `lab.spdk.tgt` (spdk-sim unless
+/// `up --spdk-tgt` chose a real spdk_tgt) on the node's own socket.
 pub fn executor_serve(lab: &LabState, node: &NodeState, paths: &NodePaths) -> Vec<String> {
-    vec![
+    let mut v = vec![
         s(&lab.executor),
         "serve".into(),
         "--node".into(),
@@ -45,7 +46,13 @@ pub fn executor_serve(lab: &LabState, node: &NodeState, paths: &NodePaths) -> Ve
         s(&paths.host_root()),
         "--sim-host".into(),
         s(&paths.sim_host()),
-    ]
+    ];
+    if let Some(tgt) = &lab.spdk.tgt {
+        v.extend(["--spdk-tgt".into(), s(tgt)]);
+    }
+    v.extend(["--spdk-socket".into(), s(&paths.spdk_socket())]);
+    v.extend(lab.spdk.args.iter().map(|a| format!("--spdk-arg={a}")));
+    v
 }
 
 /// Arguments of `v2engine-executor sim-init …`: the node's simulated memory, fragmented on
@@ -128,7 +135,24 @@ mod tests {
                 "--host-root",
                 "/l/nodes/node-1/root",
                 "--sim-host",
-                "/l/nodes/node-1/sim-host.json"
+                "/l/nodes/node-1/sim-host.json",
+                "--spdk-socket",
+                "/l/nodes/node-1/run/spdk.sock"
+            ]
+        );
+        let mut real = lab.clone();
+        real.spdk = SpdkOptions {
+            tgt: Some("/opt/spdk/bin/spdk_tgt".into()),
+            args: vec!["--no-huge".into()],
+        };
+        assert_eq!(
+            executor_serve(&real, n1, &paths.node("node-1"))[12..],
+            [
+                "--spdk-tgt",
+                "/opt/spdk/bin/spdk_tgt",
+                "--spdk-socket",
+                "/l/nodes/node-1/run/spdk.sock",
+                "--spdk-arg=--no-huge"
             ]
         );
         assert_eq!(

@@ -26,6 +26,8 @@ use crate::teardown::{self, DownReport, TeardownError};
 
 /// File name of the executor binary looked for next to v2engine-lab.
 pub const EXECUTOR_BIN: &str = "v2engine-executor";
+/// File name of the spdk_tgt stand-in looked for next to v2engine-lab.
+pub const SPDK_SIM_BIN: &str = "spdk-sim";
 /// File name of the Terraform provider binary looked for next to v2engine-lab.
 pub const PROVIDER_BIN: &str = "terraform-provider-v2engine";
 /// Default node count of a new lab.
@@ -81,6 +83,14 @@ pub enum LabError {
         "executor binary {path} not found: build it with `cargo build -p v2engine-executor` or pass --executor PATH"
     )]
     ExecutorMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The engine binary (spdk-sim, or the spdk_tgt given) is missing.
+    #[error(
+        "engine binary {path} not found: build spdk-sim with `cargo build -p spdk-sim` or pass --spdk-tgt PATH"
+    )]
+    SpdkTgtMissing {
         /// Where it was looked for.
         path: PathBuf,
     },
@@ -201,6 +211,19 @@ fn resolve_executor(given: Option<&Path>) -> Result<PathBuf, LabError> {
     }
 }
 
+/// The nodes' engine: the spdk_tgt given (absolute), else spdk-sim next to this program.
+fn resolve_spdk_tgt(given: Option<&Path>) -> Result<PathBuf, LabError> {
+    let path = match given {
+        Some(p) => std::path::absolute(p).map_err(file_err(p))?,
+        None => sibling_binary(SPDK_SIM_BIN)?,
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(LabError::SpdkTgtMissing { path })
+    }
+}
+
 /// Takes the lab's lock (one `up`, `reboot` or `down` at a time per directory), waiting a
 /// bounded time for a command already running.
 fn lock_lab(dir: &Path) -> Result<Flock<File>, LabError> {
@@ -315,6 +338,7 @@ pub fn up(opts: &UpOptions) -> Result<LabState, LabError> {
     let _lock = lock_lab(&dir)?;
     let executor = resolve_executor(opts.executor.as_deref())?;
     let mut lab = lab_for(opts, &dir, executor)?;
+    lab.spdk.tgt = Some(resolve_spdk_tgt(lab.spdk.tgt.as_deref())?);
     save(&lab)?;
     let paths = LabPaths::new(&dir);
     tracing::info!(dir = %dir.display(), id = %lab.id, subnet = %lab.subnet, "bringing the lab up");

@@ -414,6 +414,11 @@ impl NodePaths {
         self.run_dir().join("executor.sock")
     }
 
+    /// The node's engine (spdk-sim or spdk_tgt) RPC socket.
+    pub fn spdk_socket(&self) -> PathBuf {
+        self.run_dir().join("spdk.sock")
+    }
+
     /// The executor's state directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join("state")
