@@ -1,10 +1,11 @@
 //! Runs a checked task against the fleet through `client::ops`, the same operations the
-//! Terraform provider calls: read what the nodes store, decide, then plan (check mode) or
-//! apply / delete.
+//! Terraform provider calls: read what the nodes store, decide, plan (which refuses what
+//! a node foresees failing, before anything is written), then — unless in check mode —
+//! apply or delete.
 
 use client::ops::{self, OpsError, Session, Warning};
 use model::status::{DataEngineSettingStatus, NodeV2Status};
-use model::{DataEngineSetting, NodeV2, StorageClass};
+use model::{BlockDisk, DataEngineSetting, NodeV2, StorageClass};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -58,6 +59,17 @@ fn warning_lines(ws: &[Warning]) -> Vec<String> {
         .collect()
 }
 
+/// The apply's warnings, then the plan's that the apply did not repeat (by summary).
+pub fn merged_warnings(planned: &[Warning], applied: &[Warning]) -> Vec<String> {
+    let extra = planned
+        .iter()
+        .filter(|p| applied.iter().all(|a| a.summary != p.summary));
+    warning_lines(applied)
+        .into_iter()
+        .chain(extra.map(|w| format!("{}: {}", w.summary, w.detail)))
+        .collect()
+}
+
 /// The desired object of a task: `None` for `state: absent`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Desired {
@@ -69,6 +81,15 @@ pub enum Desired {
         node: String,
         /// The override.
         spec: Option<NodeV2>,
+    },
+    /// `block_disk` `name` on `node`.
+    BlockDisk {
+        /// The node.
+        node: String,
+        /// The disk's name on it.
+        name: String,
+        /// The disk.
+        spec: Option<BlockDisk>,
     },
     /// `storage_class` called `name`.
     StorageClass {
@@ -87,6 +108,9 @@ pub async fn execute(s: &Session, desired: Desired, check_mode: bool) -> Result<
         Desired::Setting(spec) => setting(s, spec, check_mode).await,
         Desired::NodeV2 { node, spec } => node_v2(s, &node, spec, check_mode).await,
         Desired::StorageClass { name, spec } => storage_class(s, &name, spec, check_mode).await,
+        Desired::BlockDisk { node, name, spec } => {
+            block_disk(s, &node, &name, spec, check_mode).await
+        }
         Desired::Unavailable(m) => Err(ExecError::NotAvailable(m)),
     }
 }
@@ -130,17 +154,18 @@ async fn setting(
     let before = found.as_ref().map(|(spec, _)| spec.clone());
     let action = decide(before.as_ref(), desired.as_ref(), drifted);
     let (status, warnings) = match (action, &desired, check) {
-        (Action::Create | Action::Update, Some(spec), true) => {
-            let o = ops::setting::plan(s, spec)
+        (Action::Create | Action::Update, Some(spec), _) => {
+            let planned = ops::setting::plan(s, spec)
                 .await
                 .map_err(ctx("the data engine setting cannot be applied"))?;
-            (o.value, warning_lines(&o.warnings))
-        }
-        (Action::Create | Action::Update, Some(spec), false) => {
-            let o = ops::setting::apply(s, spec)
-                .await
-                .map_err(ctx("cannot apply the data engine setting"))?;
-            (o.value, warning_lines(&o.warnings))
+            if check {
+                (planned.value, warning_lines(&planned.warnings))
+            } else {
+                let o = ops::setting::apply(s, spec)
+                    .await
+                    .map_err(ctx("cannot apply the data engine setting"))?;
+                (o.value, merged_warnings(&planned.warnings, &o.warnings))
+            }
         }
         (Action::Delete, _, false) => {
             if let Some(prior) = &before {
@@ -184,25 +209,26 @@ async fn node_v2(
     let before = found.as_ref().map(|(spec, _)| spec.clone());
     let action = decide(before.as_ref(), desired.as_ref(), drifted);
     let (status, warnings) = match (action, &desired, check) {
-        (Action::Create | Action::Update, Some(spec), true) => {
+        (Action::Create | Action::Update, Some(spec), _) => {
             let now = ops::node_v2::status(s, node).await.map_err(ctx(&reading))?;
-            let o = ops::node_v2::plan(s, spec)
+            let planned = ops::node_v2::plan(s, spec)
                 .await
                 .map_err(ctx("the node override cannot be applied"))?;
-            // Loaded modules and the engine version are known after apply; until then the
-            // node's current ones are the best answer.
-            let st = NodeV2Status {
-                modules_loaded: now.modules_loaded,
-                spdk_version: now.spdk_version,
-                ..o.value
-            };
-            (st, warning_lines(&o.warnings))
-        }
-        (Action::Create | Action::Update, Some(spec), false) => {
-            let o = ops::node_v2::apply(s, spec)
-                .await
-                .map_err(ctx("cannot apply the node override"))?;
-            (o.value, warning_lines(&o.warnings))
+            if check {
+                // Loaded modules and the engine version are known after apply; until then
+                // the node's current ones are the best answer.
+                let st = NodeV2Status {
+                    modules_loaded: now.modules_loaded,
+                    spdk_version: now.spdk_version,
+                    ..planned.value
+                };
+                (st, warning_lines(&planned.warnings))
+            } else {
+                let o = ops::node_v2::apply(s, spec)
+                    .await
+                    .map_err(ctx("cannot apply the node override"))?;
+                (o.value, merged_warnings(&planned.warnings, &o.warnings))
+            }
         }
         (Action::Delete, _, false) => {
             if let Some(prior) = &before {
@@ -290,4 +316,150 @@ async fn storage_class(
         status: json(&status)?,
         warnings: vec![],
     })
+}
+
+/// Whether going from `prior` to `spec` replaces the disk (Terraform's force-new
+/// attributes that are not its identity: the device, the driver, the cluster size).
+pub fn disk_replaced(prior: &BlockDisk, spec: &BlockDisk) -> bool {
+    prior.path != spec.path
+        || prior.driver != spec.driver
+        || prior.cluster_size_mib != spec.cluster_size_mib
+}
+
+async fn block_disk(
+    s: &Session,
+    node: &str,
+    name: &str,
+    desired: Option<BlockDisk>,
+    check: bool,
+) -> Result<Report, ExecError> {
+    let id = format!("{node}/{name}");
+    let reading = format!("cannot read disk {id}");
+    let found = ops::block_disk::read(s, node, name)
+        .await
+        .map_err(ctx(&reading))?;
+    let before = found.as_ref().map(|(spec, _)| spec.clone());
+    // The record lives on its own node only: there is no drift across nodes to repair.
+    let action = decide(before.as_ref(), desired.as_ref(), false);
+    let replaced = matches!((&before, &desired), (Some(b), Some(d)) if disk_replaced(b, d));
+    let mut warnings = Vec::new();
+    if replaced {
+        warnings.push(format!(
+            "Disk {id} {} replaced: its path, driver or cluster size changed; the old record \
+             is removed (the device keeps its lvstore) and the new one attached",
+            if check { "would be" } else { "is" }
+        ));
+    }
+    let status = match (action, &desired, check) {
+        (Action::Create | Action::Update, Some(spec), _) => {
+            let planned = ops::block_disk::plan(s, spec)
+                .await
+                .map_err(ctx("this disk cannot be used"))?;
+            if check {
+                warnings.extend(warning_lines(&planned.warnings));
+                match (&found, replaced || action == Action::Create) {
+                    // An in-place change (scheduling, tags, reservation) keeps the lvstore.
+                    (Some((_, st)), false) => st.clone(),
+                    _ => planned.value.status,
+                }
+            } else {
+                if let (true, Some(prior)) = (replaced, &before) {
+                    ops::block_disk::delete(s, prior)
+                        .await
+                        .map_err(ctx("cannot remove the replaced disk"))?;
+                }
+                let o = ops::block_disk::apply(s, spec)
+                    .await
+                    .map_err(ctx("cannot attach the disk"))?;
+                warnings.extend(merged_warnings(&planned.warnings, &o.warnings));
+                o.value
+            }
+        }
+        (Action::Delete, _, false) => {
+            if let Some(prior) = &before {
+                ops::block_disk::delete(s, prior)
+                    .await
+                    .map_err(ctx("cannot remove the disk"))?;
+            }
+            model::status::BlockDiskStatus {
+                id: id.clone(),
+                ..Default::default()
+            }
+        }
+        _ => found
+            .as_ref()
+            .map(|(_, st)| st.clone())
+            .unwrap_or(model::status::BlockDiskStatus {
+                id: id.clone(),
+                ..Default::default()
+            }),
+    };
+    Ok(Report {
+        module: Module::BlockDisk,
+        id,
+        action,
+        before: before.as_ref().map(json).transpose()?,
+        after: desired.as_ref().map(json).transpose()?,
+        status: json(&status)?,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(summary: &str, detail: &str) -> Warning {
+        Warning {
+            summary: summary.into(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn plan_warnings_the_apply_does_not_repeat_are_kept() {
+        let planned = [
+            w("Node node-3 will need a reboot", "p"),
+            w("Disk d will be formatted", "f"),
+        ];
+        let applied = [w("Node node-3 will need a reboot", "a")];
+        assert_eq!(
+            merged_warnings(&planned, &applied),
+            [
+                "Node node-3 will need a reboot: a",
+                "Disk d will be formatted: f"
+            ]
+        );
+    }
+
+    #[test]
+    fn disks_are_replaced_when_device_driver_or_cluster_size_change() {
+        let d: BlockDisk = serde_json::from_value(serde_json::json!(
+            {"node": "node-1", "name": "d1", "path": "/dev/loop1"}
+        ))
+        .unwrap();
+        assert!(!disk_replaced(&d, &d));
+        let tagged = BlockDisk {
+            tags: vec!["fast".into()],
+            allow_scheduling: false,
+            ..d.clone()
+        };
+        assert!(!disk_replaced(&d, &tagged));
+        for other in [
+            BlockDisk {
+                path: "/dev/loop2".into(),
+                ..d.clone()
+            },
+            BlockDisk {
+                cluster_size_mib: 4,
+                ..d.clone()
+            },
+            BlockDisk {
+                driver: model::block_disk::DiskDriver::Aio,
+                ..d.clone()
+            },
+        ] {
+            assert!(disk_replaced(&d, &other));
+        }
+    }
 }

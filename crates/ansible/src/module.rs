@@ -92,10 +92,7 @@ impl Module {
     /// Whether `client::ops` has this resource's operations in this build. The others
     /// check their options, then fail saying they are not available.
     pub fn available(self) -> bool {
-        matches!(
-            self,
-            Self::DataEngineSetting | Self::NodeV2 | Self::StorageClass
-        )
+        !matches!(self, Self::Volume)
     }
 
     /// One line for `short_description`.

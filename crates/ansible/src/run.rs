@@ -64,7 +64,15 @@ pub fn desired(m: Module, spec: &ModuleSpec, c: &Checked) -> Result<Desired, Par
                 spec: if present { Some(v) } else { None },
             }
         }
-        Module::BlockDisk | Module::Volume => {
+        Module::BlockDisk => {
+            let (v, _) = decoded(spec, c, model::BlockDisk::validate)?;
+            Desired::BlockDisk {
+                node: v.node.clone(),
+                name: v.name.clone(),
+                spec: if present { Some(v) } else { None },
+            }
+        }
+        Module::Volume => {
             validate_spec(m, spec, c)?;
             Desired::Unavailable(m)
         }

@@ -143,6 +143,41 @@ fn quickstart_playbook_on_a_lab() {
     let after = lab.snapshot(NODES);
     assert!(changed_files(&before, &after).is_empty());
 
+    // A block disk on node-1 (its engine runs now): checked, attached, unchanged, removed,
+    // and attached again, which imports the lvstore left on the device.
+    let disk = |state: &str| {
+        ans.write(
+            &format!("disk-{state}.yml"),
+            &format!(
+                "- hosts: localhost\n  connection: local\n  gather_facts: false\n  module_defaults:\n    group/v2engine.storage.all:\n      nodes: \"{{{{ v2engine_nodes }}}}\"\n      ssh_private_key_file: \"{{{{ v2engine_ssh_private_key_file }}}}\"\n      ssh_known_hosts_file: \"{{{{ v2engine_ssh_known_hosts_file }}}}\"\n  tasks:\n    - name: disk\n      v2engine.storage.block_disk:\n        node: node-1\n        name: disk-1\n        path: \"{{{{ hostvars['node-1'].v2engine_disks[0] }}}}\"\n        tags: [fast]\n        state: {state}\n"
+            ),
+        )
+        .display()
+        .to_string()
+    };
+    let (present, absent) = (disk("present"), disk("absent"));
+    let before = lab.snapshot(NODES);
+    let r = ans.playbook(&["-i", &inv, &present, "--check", "--diff"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert_eq!(r.task("disk", "localhost")["changed"], true);
+    assert!(changed_files(&before, &lab.snapshot(NODES)).is_empty());
+    let r = ans.playbook(&["-i", &inv, &present]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    let t = r.task("disk", "localhost");
+    let uuid = t["lvstore_uuid"].as_str().unwrap().to_string();
+    assert!(
+        !uuid.is_empty() && t["capacity_bytes"].as_i64() > Some(0),
+        "{t}"
+    );
+    assert_eq!(t["id"], "node-1/disk-1");
+    let r = ans.playbook(&["-i", &inv, &present]);
+    assert_eq!(r.stat("localhost", "changed"), 0, "{}", r.text);
+    let r = ans.playbook(&["-i", &inv, &absent]);
+    assert_eq!(r.stat("localhost", "changed"), 1, "{}", r.text);
+    let r = ans.playbook(&["-i", &inv, &present]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert_eq!(r.task("disk", "localhost")["lvstore_uuid"], uuid.as_str());
+
     // node_v2 on the nodes themselves (over the inventory's SSH), against each node's own
     // executor socket: check mode predicts per node, then node-1 alone is changed.
     let on_nodes = ans.write(
