@@ -1,5 +1,6 @@
 # v2engine quickstart: turn the V2 data engine on across the lab (or your fleet), see which
-# nodes need a reboot before anything changes, and define a replicated storage class.
+# nodes need a reboot before anything changes, hand it the raw disks, and define a
+# replicated storage class.
 #
 #   terraform init && terraform plan -var-file=LAB_DIR/terraform.tfvars.json
 #
@@ -25,6 +26,26 @@ resource "v2engine_data_engine_setting" "this" {
   cpu_mask           = "0x1"
 }
 
+# Every raw disk of every node becomes an aio bdev with an lvstore (an existing lvstore is
+# imported). Disks of a node whose engine waits for a reboot are attached after it.
+locals {
+  disks = merge([
+    for node, paths in var.disks : {
+      for i, path in paths : "${node}/disk-${i + 1}" => { node = node, name = "disk-${i + 1}", path = path }
+    }
+  ]...)
+}
+
+resource "v2engine_block_disk" "this" {
+  for_each = local.disks
+
+  node = each.value.node
+  name = each.value.name
+  path = each.value.path
+
+  depends_on = [v2engine_data_engine_setting.this]
+}
+
 resource "v2engine_storage_class" "replicated" {
   name               = "replicated"
   number_of_replicas = 2
@@ -34,6 +55,17 @@ resource "v2engine_storage_class" "replicated" {
 output "reboot_required_nodes" {
   description = "Nodes whose hugepages need a reboot (known at plan time)."
   value       = v2engine_data_engine_setting.this.reboot_required_nodes
+}
+
+output "disks" {
+  description = "Per disk: lvstore and capacity."
+  value = {
+    for id, d in v2engine_block_disk.this : id => {
+      lvstore_uuid   = d.lvstore_uuid
+      capacity_bytes = d.capacity_bytes
+      free_bytes     = d.free_bytes
+    }
+  }
 }
 
 output "nodes" {

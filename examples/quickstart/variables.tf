@@ -4,7 +4,7 @@ variable "nodes" {
 }
 
 variable "disks" {
-  description = "Node name => list of raw disk paths (used once block disks are managed here)."
+  description = "Node name => list of raw disk paths; each becomes a v2engine_block_disk."
   type        = map(list(string))
   default     = {}
 }

@@ -48,6 +48,24 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The error without the node name (for messages that already name it).
+    pub fn detail(&self) -> String {
+        match self {
+            ClientError::Connect { source, .. } => source.to_string(),
+            ClientError::Rpc {
+                method,
+                code,
+                message,
+                ..
+            } => format!("{method} failed: {message} ({code:?})"),
+            ClientError::BadRecord {
+                kind, name, reason, ..
+            } => {
+                format!("executor sent an unreadable record {kind}/{name}: {reason}")
+            }
+        }
+    }
+
     /// The gRPC code when the executor answered, `Unavailable` when it could not be reached.
     pub fn code(&self) -> tonic::Code {
         match self {

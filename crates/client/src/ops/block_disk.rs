@@ -212,7 +212,7 @@ pub async fn candidates(
         .map_err(|e| OpsError::fleet("cannot reach node", e))?;
     c.list_disks(paths)
         .await
-        .map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.to_string())]))
+        .map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.detail())]))
 }
 
 #[cfg(test)]

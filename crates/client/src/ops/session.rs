@@ -176,7 +176,7 @@ impl Session {
             .map_err(|e| OpsError::fleet("cannot reach node", e))?;
         let r = c.put_records(std::slice::from_ref(&rec)).await;
         self.invalidate().await;
-        r.map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.to_string())]))?;
+        r.map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.detail())]))?;
         Ok(rec)
     }
 
@@ -193,7 +193,7 @@ impl Session {
             .map_err(|e| OpsError::fleet("cannot reach node", e))?;
         c.predict(overlay)
             .await
-            .map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.to_string())]))
+            .map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.detail())]))
     }
 
     /// Predicts `overlay` on every node, in parallel.
@@ -223,7 +223,7 @@ impl Session {
             .map_err(|e| OpsError::fleet("cannot reach node", e))?;
         let r = c.reconcile().await;
         self.invalidate().await;
-        r.map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.to_string())]))
+        r.map_err(|e| OpsError::Nodes(vec![(node.to_string(), e.detail())]))
     }
 }
 
