@@ -89,15 +89,8 @@ pub async fn plan(s: &Session, spec: &BlockDisk) -> Result<Outcome<DiskPlan>, Op
         ),
     };
     let mut warnings = vec![];
-    if action == "waiting_for_engine" {
-        warnings.push(Warning {
-            summary: format!("Disk {id} waits for the engine"),
-            detail: format!(
-                "the V2 engine is not running on {}; the disk is attached once it runs",
-                spec.node
-            ),
-        });
-    }
+    // A disk whose engine is not running yet is not warned about here: the setting that
+    // starts the engine is often applied in the same run. Apply warns if it still waits.
     if spec.force_format && action == "attach" {
         warnings.push(Warning {
             summary: format!("Disk {id} will be formatted"),
