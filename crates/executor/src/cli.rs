@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use model::validate::check_module_name;
@@ -185,7 +186,7 @@ fn serve(a: ServeArgs) -> Result<(), CliError> {
         .max_blocking_threads(4)
         .build()
         .map_err(CliError::Runtime)?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         let node = Node::start(NodeOptions {
             node: a.node.clone(),
             state_dir: a.state_dir.clone(),
@@ -204,8 +205,10 @@ fn serve(a: ServeArgs) -> Result<(), CliError> {
         served?;
         stopped?;
         Ok::<(), CliError>(())
-    })?;
-    Ok(())
+    });
+    // A reconcile still waiting for the engine must not hold the exit up.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 fn sim_init(a: SimInitArgs) -> Result<(), CliError> {
