@@ -263,3 +263,47 @@ async fn waiting_for_a_reboot_does_not_start_the_engine() {
     assert!(!n.spdk_socket.exists());
     n.shutdown(true).await;
 }
+
+#[tokio::test]
+async fn block_disks_are_stored_only_on_their_own_node() {
+    let mut n = TestNode::start(&spdk_sim()).await;
+    let other = rec(
+        "block_disk",
+        "node-2/d1",
+        1,
+        serde_json::json!({"node": "node-2", "name": "d1", "path": "/dev/loop9"}),
+    );
+    let e = n
+        .client
+        .put_records(proto::v1::PutRecordsRequest {
+            records: vec![other],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(
+        e.message()
+            .contains("record block_disk/node-2/d1: a block disk is stored only on its own node; this is node node-1"),
+        "{}",
+        e.message()
+    );
+    // Without an engine a valid disk waits; a path that is no block device is refused.
+    let file = n.dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let p = n
+        .predict(vec![engine_support::disk(
+            1,
+            "d1",
+            &file.display().to_string(),
+        )])
+        .await;
+    assert_eq!(
+        p.errors,
+        [format!(
+            "disk node-1/d1: {} is not a block device (regular file)",
+            file.display()
+        )]
+    );
+    assert_eq!(p.disks[0].state, "refused");
+    n.shutdown(true).await;
+}
