@@ -49,11 +49,21 @@ pub struct PlanBench {
 impl PlanBench {
     /// Parses `--nodes N --resources K --runs R --bin-dir DIR`.
     pub fn from_args(args: &[String], root: &Path) -> Result<Self, BenchError> {
-        let mut b = PlanBench { nodes: 10, resources: 200, runs: 5, bin_dir: root.join("target/debug") };
+        let mut b = PlanBench {
+            nodes: 10,
+            resources: 200,
+            runs: 5,
+            bin_dir: root.join("target/debug"),
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            let v = it.next().ok_or_else(|| BenchError::Usage(format!("{a} needs a value")))?;
-            let num = || v.parse::<usize>().map_err(|_| BenchError::Usage(format!("{a}: {v:?} is not a number")));
+            let v = it
+                .next()
+                .ok_or_else(|| BenchError::Usage(format!("{a} needs a value")))?;
+            let num = || {
+                v.parse::<usize>()
+                    .map_err(|_| BenchError::Usage(format!("{a}: {v:?} is not a number")))
+            };
             match a.as_str() {
                 "--nodes" => b.nodes = num()?,
                 "--resources" => b.resources = num()?,
@@ -67,18 +77,28 @@ impl PlanBench {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<String, BenchError> {
-    let out = cmd.output().map_err(|e| BenchError::Command { what: what.into(), detail: e.to_string() })?;
+    let out = cmd.output().map_err(|e| BenchError::Command {
+        what: what.into(),
+        detail: e.to_string(),
+    })?;
     if !out.status.success() {
         return Err(BenchError::Command {
             what: what.into(),
-            detail: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            detail: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn write(path: &Path, content: &str) -> Result<(), BenchError> {
-    std::fs::write(path, content).map_err(|source| BenchError::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, content).map_err(|source| BenchError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn terraform(dir: &Path, cli_config: &Path, args: &[&str]) -> Command {
@@ -119,7 +139,9 @@ pub fn v2engine_config(nodes: usize, k: usize) -> String {
 
 /// The baseline: K `terraform_data` resources.
 pub fn baseline_config(k: usize) -> String {
-    (0..k).map(|i| format!("resource \"terraform_data\" \"d{i}\" {{\n  input = \"c{i}\"\n}}\n")).collect()
+    (0..k)
+        .map(|i| format!("resource \"terraform_data\" \"d{i}\" {{\n  input = \"c{i}\"\n}}\n"))
+        .collect()
 }
 
 /// Runs the benchmark; returns the report.
@@ -129,23 +151,54 @@ pub fn plan_bench(b: &PlanBench) -> Result<String, BenchError> {
     let lab = b.bin_dir.join("v2engine-lab");
     let result = (|| {
         run(
-            Command::new(&lab).args(["up", "--nodes", &b.nodes.to_string(), "--disk-size-mib", "64", "--dir"]).arg(&lab_dir),
+            Command::new(&lab)
+                .args([
+                    "up",
+                    "--nodes",
+                    &b.nodes.to_string(),
+                    "--disk-size-mib",
+                    "64",
+                    "--dir",
+                ])
+                .arg(&lab_dir),
             "v2engine-lab up",
         )?;
         let cli = lab_dir.join("terraformrc");
-        let vars = format!("-var-file={}", lab_dir.join("terraform.tfvars.json").display());
-        let mut report = format!("plan benchmark: {} resources, {} lab nodes, {} runs each\n", b.resources, b.nodes, b.runs);
+        let vars = format!(
+            "-var-file={}",
+            lab_dir.join("terraform.tfvars.json").display()
+        );
+        let mut report = format!(
+            "plan benchmark: {} resources, {} lab nodes, {} runs each\n",
+            b.resources, b.nodes, b.runs
+        );
         let mut medians = Vec::new();
         for (name, config, with_vars) in [
             ("terraform_data", baseline_config(b.resources), false),
             ("v2engine", v2engine_config(b.nodes, b.resources), true),
         ] {
             let dir = tmp.join(name);
-            std::fs::create_dir_all(&dir).map_err(|source| BenchError::Io { path: dir.clone(), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| BenchError::Io {
+                path: dir.clone(),
+                source,
+            })?;
             write(&dir.join("main.tf"), &config)?;
-            let extra: Vec<&str> = if with_vars { vec![vars.as_str()] } else { vec![] };
-            run(&mut terraform(&dir, &cli, &["init", "-input=false", "-no-color"]), "terraform init")?;
-            let mut apply = vec!["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=10"];
+            let extra: Vec<&str> = if with_vars {
+                vec![vars.as_str()]
+            } else {
+                vec![]
+            };
+            run(
+                &mut terraform(&dir, &cli, &["init", "-input=false", "-no-color"]),
+                "terraform init",
+            )?;
+            let mut apply = vec![
+                "apply",
+                "-auto-approve",
+                "-input=false",
+                "-no-color",
+                "-parallelism=10",
+            ];
             apply.extend(&extra);
             run(&mut terraform(&dir, &cli, &apply), "terraform apply")?;
             let mut plan = vec!["plan", "-input=false", "-no-color", "-detailed-exitcode"];
@@ -160,15 +213,25 @@ pub fn plan_bench(b: &PlanBench) -> Result<String, BenchError> {
             report.push_str(&format!(
                 "  {name:15} median {:7.1} ms  (runs: {})\n",
                 m.as_secs_f64() * 1000.0,
-                times.iter().map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0)).collect::<Vec<_>>().join(", ")
+                times
+                    .iter()
+                    .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             medians.push(m);
         }
         let ratio = medians[1].as_secs_f64() / medians[0].as_secs_f64();
-        report.push_str(&format!("  ratio v2engine / terraform_data = {ratio:.2} (target <= 1.5)\n"));
+        report.push_str(&format!(
+            "  ratio v2engine / terraform_data = {ratio:.2} (target <= 1.5)\n"
+        ));
         Ok(report)
     })();
-    let _ = Command::new(&lab).arg("down").arg("--dir").arg(&lab_dir).output();
+    let _ = Command::new(&lab)
+        .arg("down")
+        .arg("--dir")
+        .arg(&lab_dir)
+        .output();
     let _ = std::fs::remove_dir_all(&tmp);
     result
 }
@@ -180,8 +243,16 @@ mod tests {
     #[test]
     fn configs_have_k_resources() {
         let v = v2engine_config(10, 200);
-        assert_eq!(v.matches("\nresource \"").count() + usize::from(v.starts_with("resource")), 200);
-        assert_eq!(baseline_config(200).matches("resource \"terraform_data\"").count(), 200);
+        assert_eq!(
+            v.matches("\nresource \"").count() + usize::from(v.starts_with("resource")),
+            200
+        );
+        assert_eq!(
+            baseline_config(200)
+                .matches("resource \"terraform_data\"")
+                .count(),
+            200
+        );
         assert_eq!(v.matches("v2engine_node_v2").count(), 10);
     }
 }

@@ -47,7 +47,8 @@ fn main() -> ExitCode {
             }
         },
         Some("bench-plan") => {
-            let run = bench::PlanBench::from_args(&args[1..], &docs::repo_root()).and_then(|b| bench::plan_bench(&b));
+            let run = bench::PlanBench::from_args(&args[1..], &docs::repo_root())
+                .and_then(|b| bench::plan_bench(&b));
             match run {
                 Ok(report) => {
                     print!("{report}");
@@ -60,7 +61,9 @@ fn main() -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: cargo xtask check-deps | gen-docs | check-docs | bench-plan [--nodes N] [--resources K] [--runs R] [--bin-dir DIR]");
+            eprintln!(
+                "usage: cargo xtask check-deps | gen-docs | check-docs | bench-plan [--nodes N] [--resources K] [--runs R] [--bin-dir DIR]"
+            );
             ExitCode::from(2)
         }
     }

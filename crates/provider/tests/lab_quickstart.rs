@@ -138,7 +138,10 @@ fn quickstart_over_ssh_plans_reboot_applies_and_refreshes_after_reboot() {
         outputs["reboot_required_nodes"]["value"],
         serde_json::json!([])
     );
-    assert_eq!(outputs["nodes"]["value"]["node-3"]["engine_state"], "running");
+    assert_eq!(
+        outputs["nodes"]["value"]["node-3"]["engine_state"],
+        "running"
+    );
 
     tf.ok(&[
         "destroy",
