@@ -10,6 +10,7 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use nix::sys::stat::{Mode, umask};
 use tokio::net::UnixListener;
@@ -104,18 +105,42 @@ pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
     Ok(listener)
 }
 
-/// Serves the API for `exec` on `listener` (bound at `path`) until `shutdown` completes,
-/// then removes the socket.
+/// How long in-flight calls may finish after the shutdown signal before the server
+/// stops anyway (a client that never closes its connection must not keep us alive).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves the API for `exec` on `listener` (bound at `path`) until `shutdown` completes
+/// and in-flight calls have finished (at most [`SHUTDOWN_GRACE`]), then removes the
+/// socket.
 pub async fn serve(
     exec: Arc<Executor>,
     listener: UnixListener,
     path: &Path,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let result = tonic::transport::Server::builder()
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let serving = tonic::transport::Server::builder()
         .add_service(Service::new(exec).into_server())
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await;
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal);
+    let grace = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = tokio::select! {
+        r = serving => r,
+        () = grace => {
+            tracing::warn!(socket = %path.display(),
+                "connections still open {SHUTDOWN_GRACE:?} after the shutdown signal; stopping anyway");
+            Ok(())
+        }
+    };
     if let Err(e) = std::fs::remove_file(path)
         && e.kind() != io::ErrorKind::NotFound
     {
