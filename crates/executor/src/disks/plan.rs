@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use model::BlockDisk;
+use model::block_disk::DiskDriver;
 use spdk_rpc::types::lvol::Lvstore;
 
 use super::facts::{DevNum, DeviceFacts, HostBlocks};
@@ -172,6 +173,11 @@ fn plan_live(
     };
     let bdev = r.spec.bdev_name();
     let force = r.spec.force_format;
+    if r.spec.driver == DiskDriver::Nvme {
+        return DiskAction::Refuse(vec![
+            "asks for driver nvme (SPDK's userspace NVMe driver), which is not supported yet; use driver aio or auto".into(),
+        ]);
+    }
     if let Some(e) = engine
         && let Some(existing) = e.aio.iter().find(|a| a.name == bdev)
     {
@@ -395,6 +401,19 @@ mod tests {
                 "is also claimed by disk node-1/a (device 7:3)".into(),
                 "is already open in the engine as bdev v2e-a (/dev/loop3)".into(),
             ])
+        );
+    }
+
+    #[test]
+    fn the_nvme_driver_is_refused_for_now() {
+        let h = host();
+        let mut a = disk("a", "/dev/loop3");
+        a.spec.driver = DiskDriver::Nvme;
+        let f = facts_of(&h, &[(&a, "loop3")]);
+        let p = plan(&[a], &f, &h, None);
+        assert!(
+            matches!(&p[0].action, DiskAction::Refuse(r) if r[0].starts_with("asks for driver nvme")),
+            "{p:?}"
         );
     }
 
