@@ -67,6 +67,8 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 struct Run {
     ready: Duration,
     rss_kib: u64,
+    anon_kib: u64,
+    threads: u64,
     idle_ticks: u64,
 }
 
@@ -114,9 +116,13 @@ async fn one(bin: &Path, sim: bool) -> Result<Run, Error> {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let t1 = cpu_ticks(pid).ok_or("no /proc/PID/stat")?;
             let rss_kib = proc_field(pid, "VmRSS:").ok_or("no VmRSS")?;
+            let anon_kib = proc_field(pid, "RssAnon:").unwrap_or(0);
+            let threads = proc_field(pid, "Threads:").unwrap_or(0);
             Ok(Run {
                 ready,
                 rss_kib,
+                anon_kib,
+                threads,
                 idle_ticks: t1 - t0,
             })
         }
@@ -148,20 +154,25 @@ fn main() -> Result<(), Error> {
     for (label, sim) in [("SimHost", true), ("LinuxHost /", false)] {
         let mut ready = Vec::new();
         let mut rss = Vec::new();
+        let mut anon = Vec::new();
+        let mut threads = 0;
         let mut ticks = 0;
         for _ in 0..runs {
             let r = rt.block_on(one(&bin, sim))?;
             ready.push(u64::try_from(r.ready.as_micros())?);
             rss.push(r.rss_kib);
+            anon.push(r.anon_kib);
+            threads = threads.max(r.threads);
             ticks += r.idle_ticks;
         }
         println!(
-            "{label:12} runs {runs}: ready median {:.1} ms (min {:.1}, max {:.1}); idle RSS median {:.1} MiB (max {:.1}); CPU ticks while idle 2 s: {ticks} in total",
+            "{label:12} runs {runs}: ready median {:.1} ms (min {:.1}, max {:.1}); idle RSS median {:.1} MiB (max {:.1}; anonymous {:.1}); threads {threads}; CPU ticks while idle 2 s: {ticks} in total",
             median(ready.clone()) as f64 / 1000.0,
             ready.iter().min().copied().unwrap_or(0) as f64 / 1000.0,
             ready.iter().max().copied().unwrap_or(0) as f64 / 1000.0,
             median(rss.clone()) as f64 / 1024.0,
             rss.iter().max().copied().unwrap_or(0) as f64 / 1024.0,
+            median(anon.clone()) as f64 / 1024.0,
         );
     }
     Ok(())
