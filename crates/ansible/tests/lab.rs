@@ -93,7 +93,8 @@ fn quickstart_playbook_on_a_lab() {
     assert_eq!(c["changed"], true);
     assert_eq!(c["diff"]["after"]["number_of_replicas"], 2);
     assert_eq!(c["diff"]["after"]["data_locality"], "best-effort");
-    assert_eq!(r.stat("localhost", "changed"), 2);
+    // The setting, the disks (one looped task) and the class.
+    assert_eq!(r.stat("localhost", "changed"), 3);
     let (code, text) = ans.playbook_text(&["-i", &inv, &qs, "--check", "--diff"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
@@ -111,7 +112,7 @@ fn quickstart_playbook_on_a_lab() {
     // The run applies; the second run changes nothing.
     let r = ans.playbook(&["-i", &inv, &qs]);
     assert_eq!(r.code, Some(0), "{}", r.text);
-    assert_eq!(r.stat("localhost", "changed"), 2, "{}", r.text);
+    assert_eq!(r.stat("localhost", "changed"), 3, "{}", r.text);
     let state = &r.task(SETTING_TASK, "localhost")["nodes"]["node-1"]["engine_state"];
     assert!(state == "running" || state == "ready", "{state}");
     let r = ans.playbook(&["-i", &inv, &qs, "--diff"]);
@@ -233,6 +234,20 @@ fn terraform(dir: &Path, cli_config: &Path, args: &[&str]) -> String {
 
 /// Per node: every record (kind/name → spec and deleted; revisions ignored).
 fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
+    // Each lab has its own loop devices: a disk's path is compared by its place in the
+    // lab's `disks` map (node, index), not by device name.
+    let tfvars: Value =
+        serde_json::from_slice(&std::fs::read(lab.dir.join("terraform.tfvars.json")).unwrap())
+            .unwrap();
+    let mut disk_ids = BTreeMap::new();
+    for (node, paths) in tfvars["disks"].as_object().unwrap() {
+        for (i, p) in paths.as_array().unwrap().iter().enumerate() {
+            disk_ids.insert(
+                p.as_str().unwrap().to_string(),
+                format!("{node} disk #{}", i + 1),
+            );
+        }
+    }
     (1..=NODES)
         .map(|i| {
             let node = format!("node-{i}");
@@ -243,6 +258,9 @@ fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
                     let rel = p.strip_prefix(&dir).unwrap().display().to_string();
                     let mut v: Value = serde_json::from_slice(&bytes).unwrap();
                     v.as_object_mut().unwrap().remove("revision");
+                    if let Some(path) = v["spec"]["path"].as_str().and_then(|p| disk_ids.get(p)) {
+                        v["spec"]["path"] = Value::String(path.clone());
+                    }
                     (rel, v)
                 })
                 .collect();
@@ -309,6 +327,12 @@ fn statuses(lab: &Lab) -> BTreeMap<String, client::v1::NodeStatus> {
             let mut s = o.observation.status.unwrap();
             s.setting_revision = 0;
             s.override_revision = 0;
+            // Disks sit on each lab's own loop devices and get fresh lvstore UUIDs: compare
+            // them by name, state and capacity.
+            for d in &mut s.disks {
+                d.path.clear();
+                d.lvstore_uuid.clear();
+            }
             (n, s)
         })
         .collect()
@@ -352,7 +376,7 @@ fn terraform_and_the_playbook_set_up_the_same_lab() {
     assert_eq!(r.code, Some(0), "{}", r.text);
 
     let (rec_tf, rec_pb) = (records(&lab_tf), records(&lab_pb));
-    assert_eq!(rec_tf["node-1"].len(), 2, "{rec_tf:?}");
+    assert_eq!(rec_tf["node-1"].len(), 4, "{rec_tf:?}");
     assert_eq!(rec_tf, rec_pb, "records differ");
     let (st_tf, st_pb) = (statuses(&lab_tf), statuses(&lab_pb));
     assert!(st_tf["node-3"].reboot_required);
