@@ -265,3 +265,79 @@ fn an_unreachable_node_fails_the_plan_naming_it() {
     assert!(out.contains("node-2"), "{out}");
     assert!(!out.contains("node node-1:"), "node-1 is fine: {out}");
 }
+
+/// A loop device over a sparse file with an ext4 filesystem, mounted; undone on drop.
+struct MountedLoop {
+    dev: String,
+    mnt: std::path::PathBuf,
+}
+
+impl MountedLoop {
+    fn new(dir: &std::path::Path) -> MountedLoop {
+        let img = dir.join("mounted.img");
+        let f = std::fs::File::create(&img).unwrap();
+        f.set_len(64 << 20).unwrap();
+        let out = std::process::Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let mnt = dir.join("mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let guard = MountedLoop { dev, mnt };
+        assert!(
+            std::process::Command::new("mkfs.ext4")
+                .args(["-q", &guard.dev])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            std::process::Command::new("mount")
+                .arg(&guard.dev)
+                .arg(&guard.mnt)
+                .status()
+                .unwrap()
+                .success()
+        );
+        guard
+    }
+}
+
+impl Drop for MountedLoop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.mnt).status();
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.dev])
+            .status();
+    }
+}
+
+#[test]
+fn a_mounted_disk_path_fails_at_plan_and_changes_nothing() {
+    let fleet = SimFleet::new(1);
+    let disk = MountedLoop::new(fleet.dir.path());
+    let before = fleet.records_snapshot();
+    let tf = Tf::new(fleet.dir.path(), "mounted");
+    tf.write(&format!(
+        "{}resource \"v2engine_block_disk\" \"d\" {{\n  node = \"node-1\"\n  name = \"d1\"\n  path = \"{}\"\n}}\n",
+        header(&fleet.nodes_hcl()),
+        disk.dev
+    ));
+    tf.init();
+    let out = tf.fails(&["plan", "-input=false", "-no-color"]);
+    assert!(out.contains("mounted"), "{out}");
+    assert!(out.contains(&disk.dev), "{out}");
+    assert!(out.contains("path"), "{out}");
+    assert_eq!(
+        before,
+        fleet.records_snapshot(),
+        "a failed plan changed a host"
+    );
+}
