@@ -5,17 +5,19 @@ use model::BlockDisk;
 use tfplugin::provider::{
     ApplyRequest, ApplyResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse,
 };
-use tfplugin::{Diagnostic, Diagnostics, Value};
+use tfplugin::{Diagnostics, Value};
 
-use super::{Res, plan_unchanged, plan_unknown, unknown_at_apply};
+use super::{
+    Res, check_node, imported, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
+    unknown_at_apply,
+};
 use crate::context::{Context, ops_diag, warning_diags};
 use crate::convert::{keep_prior, mark_unknown, object_from, replace_paths, spec_from_value};
 
 fn decode(ctx: &Context, res: &Res, v: &Value) -> Result<Option<BlockDisk>, Diagnostics> {
     let spec = spec_from_value::<BlockDisk>(v, &res.schema, BlockDisk::validate)?;
     if let Some(s) = &spec {
-        ctx.check_node("node", &s.node)
-            .map_err(|e| ops_diag("Unknown node", e))?;
+        check_node(ctx, &s.node)?;
     }
     Ok(spec)
 }
@@ -28,13 +30,7 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
     let Some(spec) = decode(ctx, res, &req.config)? else {
         return Ok(plan_unknown(res, &req));
     };
-    let prior = if req.prior_state.is_null() {
-        None
-    } else {
-        spec_from_value::<BlockDisk>(&req.prior_state, &res.schema, |_| Ok(()))
-            .ok()
-            .flatten()
-    };
+    let prior: Option<BlockDisk> = prior_spec(res, &req);
     if prior.as_ref() == Some(&spec) {
         return Ok(plan_unchanged(&req));
     }
@@ -100,44 +96,20 @@ pub async fn apply(
 
 /// Reads the disk record and its status; gone when its node has no record.
 pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResponse, Diagnostics> {
-    let node = req
-        .current_state
-        .get_attr("node")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = req
-        .current_state
-        .get_attr("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let (node, name) = (state_str(&req, "node"), state_str(&req, "name"));
     let found = ops::read(ctx, &node, &name)
         .await
         .map_err(|e| ops_diag("Cannot read the disk", e))?;
-    let new_state = match found {
-        Some((spec, status)) => object_from(&spec, &status, &res.ty, &req.current_state)?,
-        None => Value::Null,
-    };
-    Ok(ReadResponse {
-        new_state,
-        private: vec![],
-        diagnostics: Diagnostics::new(),
-    })
+    read_response(res, found, &req.current_state)
 }
 
 /// Imports `node/name`.
 pub async fn import(ctx: &Context, res: &Res, id: &str) -> Result<Value, Diagnostics> {
     let (node, name) = ops::parse_id(id).map_err(|e| ops_diag("Invalid import id", e))?;
-    match ops::read(ctx, &node, &name)
+    let found = ops::read(ctx, &node, &name)
         .await
-        .map_err(|e| ops_diag("Cannot read the disk", e))?
-    {
-        Some((spec, status)) => object_from(&spec, &status, &res.ty, &Value::Null),
-        None => Err(Diagnostic::error(
-            "Nothing to import",
-            format!("node {node} has no block disk {name:?}"),
-        )
-        .into()),
-    }
+        .map_err(|e| ops_diag("Cannot read the disk", e))?;
+    imported(res, found, || {
+        format!("node {node} has no block disk {name:?}")
+    })
 }

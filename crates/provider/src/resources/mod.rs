@@ -67,3 +67,58 @@ pub fn unknown_at_apply() -> Diagnostics {
     )
     .into()
 }
+
+/// The spec of a plan's prior state: `None` when creating (or when it no longer decodes,
+/// which then plans like a change).
+pub fn prior_spec<T: serde::de::DeserializeOwned>(res: &Res, req: &PlanRequest) -> Option<T> {
+    if req.prior_state.is_null() {
+        return None;
+    }
+    convert::spec_from_value::<T>(&req.prior_state, &res.schema, |_| Ok(()))
+        .ok()
+        .flatten()
+}
+
+/// A read answer: the object built from what the nodes store, or null when it is gone.
+pub fn read_response<S: serde::Serialize, St: serde::Serialize>(
+    res: &Res,
+    found: Option<(S, St)>,
+    current: &Value,
+) -> Result<tfplugin::provider::ReadResponse, Diagnostics> {
+    let new_state = match found {
+        Some((spec, status)) => convert::object_from(&spec, &status, &res.ty, current)?,
+        None => Value::Null,
+    };
+    Ok(tfplugin::provider::ReadResponse {
+        new_state,
+        private: vec![],
+        diagnostics: Diagnostics::new(),
+    })
+}
+
+/// An imported object, or "Nothing to import" saying what was looked for.
+pub fn imported<S: serde::Serialize, St: serde::Serialize>(
+    res: &Res,
+    found: Option<(S, St)>,
+    missing: impl FnOnce() -> String,
+) -> Result<Value, Diagnostics> {
+    match found {
+        Some((spec, status)) => convert::object_from(&spec, &status, &res.ty, &Value::Null),
+        None => Err(tfplugin::Diagnostic::error("Nothing to import", missing()).into()),
+    }
+}
+
+/// The `node` attribute of a node-scoped resource must name a configured node.
+pub fn check_node(ctx: &crate::context::Context, node: &str) -> Result<(), Diagnostics> {
+    ctx.check_node("node", node)
+        .map_err(|e| crate::context::ops_diag("Unknown node", e))
+}
+
+/// A string attribute of the current state (for reads).
+pub fn state_str(req: &tfplugin::provider::ReadRequest, name: &str) -> String {
+    req.current_state
+        .get_attr(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}

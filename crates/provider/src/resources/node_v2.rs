@@ -7,15 +7,17 @@ use tfplugin::provider::{
 };
 use tfplugin::{Diagnostic, Diagnostics, Value};
 
-use super::{Res, plan_unchanged, plan_unknown, unknown_at_apply};
+use super::{
+    Res, check_node, imported, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
+    unknown_at_apply,
+};
 use crate::context::{Context, ops_diag, warning_diags};
 use crate::convert::{mark_unknown, object_from, replace_paths, spec_from_value};
 
 fn decode(ctx: &Context, res: &Res, v: &Value) -> Result<Option<NodeV2>, Diagnostics> {
     let spec = spec_from_value::<NodeV2>(v, &res.schema, NodeV2::validate)?;
     if let Some(s) = &spec {
-        ctx.check_node("node", &s.node)
-            .map_err(|e| ops_diag("Unknown node", e))?;
+        check_node(ctx, &s.node)?;
     }
     Ok(spec)
 }
@@ -28,13 +30,7 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
     let Some(spec) = decode(ctx, res, &req.config)? else {
         return Ok(plan_unknown(res, &req));
     };
-    let prior = if req.prior_state.is_null() {
-        None
-    } else {
-        spec_from_value::<NodeV2>(&req.prior_state, &res.schema, |_| Ok(()))
-            .ok()
-            .flatten()
-    };
+    let prior: Option<NodeV2> = prior_spec(res, &req);
     let drifted = ops::drifted(ctx, &spec.node)
         .await
         .map_err(|e| ops_diag("Cannot read the nodes", e))?;
@@ -106,37 +102,16 @@ pub async fn apply(
 
 /// Reads the override and the node's status; gone when no override record exists.
 pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResponse, Diagnostics> {
-    let node = req
-        .current_state
-        .get_attr("node")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let found = ops::read(ctx, &node)
+    let found = ops::read(ctx, &state_str(&req, "node"))
         .await
         .map_err(|e| ops_diag("Cannot read the node override", e))?;
-    let new_state = match found {
-        Some((spec, status)) => object_from(&spec, &status, &res.ty, &req.current_state)?,
-        None => Value::Null,
-    };
-    Ok(ReadResponse {
-        new_state,
-        private: vec![],
-        diagnostics: Diagnostics::new(),
-    })
+    read_response(res, found, &req.current_state)
 }
 
 /// Imports by node name.
 pub async fn import(ctx: &Context, res: &Res, node: &str) -> Result<Value, Diagnostics> {
-    match ops::read(ctx, node)
+    let found = ops::read(ctx, node)
         .await
-        .map_err(|e| ops_diag("Cannot read the node override", e))?
-    {
-        Some((spec, status)) => object_from(&spec, &status, &res.ty, &Value::Null),
-        None => Err(Diagnostic::error(
-            "Nothing to import",
-            format!("no node_v2 record for node {node}"),
-        )
-        .into()),
-    }
+        .map_err(|e| ops_diag("Cannot read the node override", e))?;
+    imported(res, found, || format!("no node_v2 record for node {node}"))
 }

@@ -7,7 +7,7 @@ use tfplugin::provider::{
 };
 use tfplugin::{Diagnostic, Diagnostics, Value};
 
-use super::{Res, plan_unchanged, plan_unknown, unknown_at_apply};
+use super::{Res, plan_unchanged, plan_unknown, prior_spec, read_response, unknown_at_apply};
 use crate::context::{Context, ops_diag, warning_diags};
 use crate::convert::{object_from, spec_from_value};
 
@@ -28,11 +28,7 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
     let Some(spec) = decode(res, &req.config)? else {
         return Ok(plan_unknown(res, &req));
     };
-    let prior = if req.prior_state.is_null() {
-        None
-    } else {
-        decode(res, &req.prior_state).ok().flatten()
-    };
+    let prior: Option<DataEngineSetting> = prior_spec(res, &req);
     let drifted = ops::drifted(ctx)
         .await
         .map_err(|e| ops_diag("Cannot read the nodes", e))?;
@@ -102,15 +98,7 @@ pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResp
     let found = ops::read(ctx)
         .await
         .map_err(|e| ops_diag("Cannot read the data engine setting", e))?;
-    let new_state = match found {
-        Some((spec, status)) => object_from(&spec, &status, &res.ty, &req.current_state)?,
-        None => Value::Null,
-    };
-    Ok(ReadResponse {
-        new_state,
-        private: vec![],
-        diagnostics: Diagnostics::new(),
-    })
+    read_response(res, found, &req.current_state)
 }
 
 /// Imports `cluster`.

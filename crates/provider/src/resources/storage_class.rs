@@ -5,9 +5,12 @@ use model::StorageClass;
 use tfplugin::provider::{
     ApplyRequest, ApplyResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse,
 };
-use tfplugin::{Diagnostic, Diagnostics, Value};
+use tfplugin::{Diagnostics, Value};
 
-use super::{Res, plan_unchanged, plan_unknown, unknown_at_apply};
+use super::{
+    Res, imported, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
+    unknown_at_apply,
+};
 use crate::context::{Context, ops_diag};
 use crate::convert::{object_from, replace_paths, spec_from_value};
 
@@ -23,13 +26,7 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
     let Some(spec) = decode(res, &req.config)? else {
         return Ok(plan_unknown(res, &req));
     };
-    let prior = if req.prior_state.is_null() {
-        None
-    } else {
-        spec_from_value::<StorageClass>(&req.prior_state, &res.schema, |_| Ok(()))
-            .ok()
-            .flatten()
-    };
+    let prior: Option<StorageClass> = prior_spec(res, &req);
     if prior.as_ref() == Some(&spec) {
         return Ok(plan_unchanged(&req));
     }
@@ -73,37 +70,18 @@ pub async fn apply(
 
 /// Reads the class record; gone when no node stores it.
 pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResponse, Diagnostics> {
-    let name = req
-        .current_state
-        .get_attr("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let found = ops::read(ctx, &name)
+    let found = ops::read(ctx, &state_str(&req, "name"))
         .await
         .map_err(|e| ops_diag("Cannot read the storage class", e))?;
-    let new_state = match found {
-        Some((spec, status)) => object_from(&spec, &status, &res.ty, &req.current_state)?,
-        None => Value::Null,
-    };
-    Ok(ReadResponse {
-        new_state,
-        private: vec![],
-        diagnostics: Diagnostics::new(),
-    })
+    read_response(res, found, &req.current_state)
 }
 
 /// Imports by class name.
 pub async fn import(ctx: &Context, res: &Res, name: &str) -> Result<Value, Diagnostics> {
-    match ops::read(ctx, name)
+    let found = ops::read(ctx, name)
         .await
-        .map_err(|e| ops_diag("Cannot read the storage class", e))?
-    {
-        Some((spec, status)) => object_from(&spec, &status, &res.ty, &Value::Null),
-        None => Err(Diagnostic::error(
-            "Nothing to import",
-            format!("no storage class {name:?} is stored on the nodes"),
-        )
-        .into()),
-    }
+        .map_err(|e| ops_diag("Cannot read the storage class", e))?;
+    imported(res, found, || {
+        format!("no storage class {name:?} is stored on the nodes")
+    })
 }
