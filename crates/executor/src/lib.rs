@@ -16,6 +16,8 @@
 //!   device inspection, SPDK calls — I/O);
 //! - orchestration: [`daemon`] (the node's executor), [`engine`] (the seam, and the
 //!   supervisor of spdk_tgt), [`node`] (a serving node: executor, supervisor, resync);
+//! - volumes: [`volumes`] (replicas, exports, engines: names, plan, state — pure; SPDK
+//!   calls, state files — I/O);
 //! - API: [`service`] (the only place errors become `tonic::Status`), [`server`] (Unix
 //!   socket), [`cli`].
 
@@ -32,5 +34,6 @@ pub mod plan;
 pub mod records;
 pub mod server;
 pub mod service;
+pub mod volumes;
 
 pub use daemon::{Executor, ExecutorError, NodeStatus};

@@ -1,0 +1,321 @@
+//! The engine side (async, over [`SpdkApi`]): reading what is there into [`Observed`],
+//! and carrying out a plan's [`Action`]s in order.
+//!
+//! A call answered "not found" for something being removed, or "already exists" for the
+//! TCP transport, counts as done: the engine is then as the plan wants it.
+
+use std::net::IpAddr;
+
+use spdk_rpc::SpdkApi;
+use spdk_rpc::types::bdev::BdevGetBdevs;
+use spdk_rpc::types::lvol::{
+    BdevLvolCreate, BdevLvolDelete, BdevLvolGetLvols, BdevLvolGetLvstores, BdevLvolResize, LvsRef,
+};
+use spdk_rpc::types::nvme::{
+    BdevNvmeAttachController, BdevNvmeDetachController, BdevNvmeGetControllers,
+};
+use spdk_rpc::types::nvmf::{
+    ListenAddress, NvmfCreateSubsystem, NvmfCreateTransport, NvmfDeleteSubsystem,
+    NvmfGetSubsystems, NvmfGetTransports, NvmfNamespaceParams, NvmfSubsystemAddHost,
+    NvmfSubsystemAddListener, NvmfSubsystemAddNs,
+};
+use spdk_rpc::types::raid::{
+    BdevRaidAddBaseBdev, BdevRaidCreate, BdevRaidDelete, BdevRaidGetBdevs, BdevRaidRemoveBaseBdev,
+};
+
+use super::names;
+use super::observed::{
+    Bdev, Controller, ControllerPath, Listener, Lvol, Lvstore, Observed, Raid, RaidSlot, Subsystem,
+};
+use super::plan::Action;
+
+const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// A call of a plan failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{action}: {source}")]
+pub struct ApplyError {
+    /// The action that failed, as text.
+    pub action: String,
+    /// What was done before it.
+    pub done: Vec<String>,
+    /// The cause.
+    pub source: spdk_rpc::Error,
+}
+
+/// Reads the engine: bdevs, lvstores, lvols, subsystems, controllers, raids, transports.
+pub async fn observe(api: &dyn SpdkApi) -> Result<Observed, spdk_rpc::Error> {
+    let bdevs = api.bdev_get_bdevs(BdevGetBdevs::all()).await?;
+    let lvstores = api
+        .bdev_lvol_get_lvstores(BdevLvolGetLvstores::default())
+        .await?;
+    let lvols = api.bdev_lvol_get_lvols(BdevLvolGetLvols::default()).await?;
+    let subsystems = api
+        .nvmf_get_subsystems(NvmfGetSubsystems::default())
+        .await?;
+    let controllers = api
+        .bdev_nvme_get_controllers(BdevNvmeGetControllers::default())
+        .await?;
+    let raids = api.bdev_raid_get_bdevs(BdevRaidGetBdevs::default()).await?;
+    let transports = api
+        .nvmf_get_transports(NvmfGetTransports::default())
+        .await?;
+    let size_of = |uuid: &str| {
+        bdevs
+            .iter()
+            .find(|b| b.name == uuid || b.uuid.as_deref() == Some(uuid))
+            .map_or(0, |b| b.size_bytes() >> 20)
+    };
+    Ok(Observed {
+        lvols: lvols
+            .iter()
+            .map(|l| Lvol {
+                name: l.name.clone(),
+                lvs: l.lvs.name.clone(),
+                uuid: l.uuid.clone(),
+                thin: l.is_thin_provisioned,
+                size_mib: size_of(&l.uuid),
+            })
+            .collect(),
+        bdevs: bdevs
+            .into_iter()
+            .map(|b| Bdev {
+                size_bytes: b.size_bytes(),
+                name: b.name,
+                aliases: b.aliases,
+                uuid: b.uuid,
+            })
+            .collect(),
+        lvstores: lvstores
+            .into_iter()
+            .map(|l| Lvstore {
+                free_bytes: l.free_bytes(),
+                name: l.name,
+                uuid: l.uuid,
+                cluster_size: l.cluster_size,
+            })
+            .collect(),
+        subsystems: subsystems
+            .into_iter()
+            .map(|s| Subsystem {
+                nqn: s.nqn,
+                allow_any_host: s.allow_any_host,
+                hosts: s.hosts.into_iter().map(|h| h.nqn).collect(),
+                listeners: s
+                    .listen_addresses
+                    .into_iter()
+                    .map(|l| Listener {
+                        address: if l.trtype.eq_ignore_ascii_case("tcp") {
+                            l.traddr
+                        } else {
+                            String::new()
+                        },
+                        port: l.trsvcid.unwrap_or_default(),
+                    })
+                    .collect(),
+                namespaces: s.namespaces.into_iter().map(|n| n.bdev_name).collect(),
+            })
+            .collect(),
+        controllers: controllers
+            .into_iter()
+            .map(|c| Controller {
+                name: c.name,
+                paths: c
+                    .ctrlrs
+                    .into_iter()
+                    .map(|p| ControllerPath {
+                        state: p.state,
+                        address: p.trid.traddr,
+                        port: p.trid.trsvcid.unwrap_or_default(),
+                        subnqn: p.trid.subnqn.unwrap_or_default(),
+                        hostnqn: p.host.map(|h| h.nqn).unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        raids: raids
+            .into_iter()
+            .map(|r| Raid {
+                state: r.state.as_str().to_string(),
+                level: r.raid_level.as_str().to_string(),
+                operational: r.num_base_bdevs_operational,
+                slots: r
+                    .base_bdevs_list
+                    .into_iter()
+                    .map(|s| RaidSlot {
+                        name: s.name.filter(|n| !n.is_empty()),
+                        uuid: s.uuid.filter(|u| u != NIL_UUID && !u.is_empty()),
+                        configured: s.is_configured,
+                    })
+                    .collect(),
+                rebuild: r.process.map(|p| (p.target, p.progress.percent)),
+                name: r.name,
+            })
+            .collect(),
+        tcp_transport: transports
+            .iter()
+            .any(|t| t.trtype.eq_ignore_ascii_case("tcp")),
+    })
+}
+
+fn listen_address(address: &str, port: u16) -> ListenAddress {
+    let v6 = address.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6());
+    ListenAddress {
+        trtype: "tcp".into(),
+        adrfam: Some(if v6 { "ipv6" } else { "ipv4" }.into()),
+        traddr: address.to_string(),
+        trsvcid: Some(port.to_string()),
+    }
+}
+
+/// Carries out one action; "not found" on removal and an existing transport are success.
+async fn run(api: &dyn SpdkApi, a: &Action) -> Result<(), spdk_rpc::Error> {
+    let gone_ok = |r: Result<(), spdk_rpc::Error>| match r {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    };
+    match a {
+        Action::CreateLvol {
+            lvs,
+            name,
+            size_mib,
+            thin,
+        } => {
+            let mut req = BdevLvolCreate::new(LvsRef::Name(lvs.clone()), name, *size_mib);
+            if *thin {
+                req = req.thin();
+            }
+            api.bdev_lvol_create(req).await.map(|_| ())
+        }
+        Action::ResizeLvol { alias, size_mib } => {
+            api.bdev_lvol_resize(BdevLvolResize {
+                name: alias.clone(),
+                size_in_mib: *size_mib,
+            })
+            .await
+        }
+        Action::DeleteLvol { alias } => gone_ok(
+            api.bdev_lvol_delete(BdevLvolDelete {
+                name: alias.clone(),
+            })
+            .await,
+        ),
+        Action::CreateTransport => {
+            match api.nvmf_create_transport(NvmfCreateTransport::tcp()).await {
+                Err(e) if e.is_already_exists() => Ok(()),
+                other => other,
+            }
+        }
+        Action::CreateSubsystem { nqn } => {
+            let mut req = NvmfCreateSubsystem::new(nqn);
+            req.allow_any_host = Some(false);
+            req.serial_number = Some(names::serial_number(nqn));
+            req.model_number = Some("v2engine".into());
+            api.nvmf_create_subsystem(req).await
+        }
+        Action::AddNamespace { nqn, bdev } => api
+            .nvmf_subsystem_add_ns(NvmfSubsystemAddNs {
+                nqn: nqn.clone(),
+                namespace: NvmfNamespaceParams {
+                    bdev_name: bdev.clone(),
+                    ..NvmfNamespaceParams::default()
+                },
+            })
+            .await
+            .map(|_| ()),
+        Action::AddListener { nqn, address, port } => {
+            api.nvmf_subsystem_add_listener(NvmfSubsystemAddListener {
+                nqn: nqn.clone(),
+                listen_address: listen_address(address, *port),
+            })
+            .await
+        }
+        Action::AddHost { nqn, host } => {
+            api.nvmf_subsystem_add_host(NvmfSubsystemAddHost {
+                nqn: nqn.clone(),
+                host: host.clone(),
+                ..NvmfSubsystemAddHost::default()
+            })
+            .await
+        }
+        Action::DeleteSubsystem { nqn } => {
+            // nvmf reports an unknown NQN as "Invalid parameters": read back instead.
+            match api
+                .nvmf_delete_subsystem(NvmfDeleteSubsystem { nqn: nqn.clone() })
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let still = api
+                        .nvmf_get_subsystems(NvmfGetSubsystems::default())
+                        .await?
+                        .iter()
+                        .any(|s| s.nqn == *nqn);
+                    if still { Err(e) } else { Ok(()) }
+                }
+            }
+        }
+        Action::AttachController {
+            name,
+            address,
+            port,
+            subnqn,
+            hostnqn,
+            reconnect,
+        } => {
+            let mut req = BdevNvmeAttachController::tcp4(name, address, *port, subnqn);
+            if address.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6()) {
+                req.adrfam = Some("ipv6".into());
+            }
+            req.hostnqn = Some(hostnqn.clone());
+            req.reconnect_delay_sec = Some(reconnect.reconnect_delay_sec);
+            req.ctrlr_loss_timeout_sec = Some(reconnect.ctrlr_loss_timeout_sec);
+            req.fast_io_fail_timeout_sec = Some(reconnect.fast_io_fail_timeout_sec);
+            api.bdev_nvme_attach_controller(req).await.map(|_| ())
+        }
+        Action::DetachController { name } => gone_ok(
+            api.bdev_nvme_detach_controller(BdevNvmeDetachController::new(name))
+                .await,
+        ),
+        Action::CreateRaid { name, members } => {
+            api.bdev_raid_create(BdevRaidCreate::raid1(name, members.clone()))
+                .await
+        }
+        Action::AddRaidMember { raid, bdev } => {
+            api.bdev_raid_add_base_bdev(BdevRaidAddBaseBdev {
+                raid_bdev: raid.clone(),
+                base_bdev: bdev.clone(),
+            })
+            .await
+        }
+        Action::RemoveRaidMember { bdev, .. } => gone_ok(
+            api.bdev_raid_remove_base_bdev(BdevRaidRemoveBaseBdev { name: bdev.clone() })
+                .await,
+        ),
+        Action::DeleteRaid { name } => gone_ok(
+            api.bdev_raid_delete(BdevRaidDelete { name: name.clone() })
+                .await,
+        ),
+    }
+}
+
+/// Carries out `actions` in order, stopping at the first failure; returns what was done.
+pub async fn apply(api: &dyn SpdkApi, actions: &[Action]) -> Result<Vec<String>, ApplyError> {
+    let mut done = Vec::with_capacity(actions.len());
+    for a in actions {
+        match run(api, a).await {
+            Ok(()) => {
+                tracing::info!(action = %a, "volume object changed");
+                done.push(a.to_string());
+            }
+            Err(source) => {
+                return Err(ApplyError {
+                    action: a.to_string(),
+                    done,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(done)
+}

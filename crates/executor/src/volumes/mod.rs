@@ -1,0 +1,822 @@
+//! Replicas, exports and engines of volumes on this node.
+//!
+//! - a **replica** is a thin (or thick) lvol `<volume>-r-<8 hex>` on a disk's lvstore,
+//!   optionally **exported** as an NVMe-oF TCP subsystem `nqn.2026-11.io.v2engine:<replica>`
+//!   on the node's data address, open only to the fleet's host NQN;
+//! - an **engine** (on the attach node) attaches a controller per remote replica, uses the
+//!   local replica directly, joins them in raid1 `<volume>-raid` (a one-replica volume
+//!   uses its replica directly) and exports that as the frontend subsystem
+//!   `nqn.2026-11.io.v2engine:<volume>`.
+//!
+//! Each operation reads the engine, plans the difference (pure: [`plan`]), keeps the wanted
+//! spec with its port ([`store`]), then makes only those calls ([`apply`]); calling it
+//! twice changes nothing the second time. Requests are validated before anything is read
+//! or changed. [`state`] says how each replica and engine is (healthy, degraded,
+//! rebuilding with progress) and lists every object with our naming, orphans marked.
+//!
+//! Modules: pure [`names`], [`spec`], [`observed`], [`plan`], [`state`]; I/O [`apply`]
+//! (SPDK), [`store`] (files).
+
+pub mod apply;
+pub mod names;
+pub mod observed;
+pub mod plan;
+pub mod spec;
+pub mod state;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::Path;
+
+use crate::engine::rpc::{RpcError, RpcHandle};
+use apply::ApplyError;
+use observed::Observed;
+use plan::{Action, PlanError};
+use spec::{EngineSpec, Listen, MemberSpec, Reconnect, ReplicaSpec};
+use state::{EngineStatus, ReplicaStatus, VolumeObject};
+use store::{StoreError, VolumeStore};
+
+/// The default `--nvmf-ports`.
+pub const DEFAULT_PORTS: RangeInclusive<u16> = 4420..=4499;
+
+/// How this node exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeOptions {
+    /// The address subsystems listen on (`--data-address`); without it nothing can be
+    /// exported.
+    pub data_address: Option<IpAddr>,
+    /// Ports for listeners (`--nvmf-ports`).
+    pub ports: RangeInclusive<u16>,
+}
+
+impl Default for VolumeOptions {
+    fn default() -> Self {
+        Self {
+            data_address: None,
+            ports: DEFAULT_PORTS,
+        }
+    }
+}
+
+/// Parses `--nvmf-ports`: `FIRST-LAST` (or one port).
+pub fn parse_port_range(s: &str) -> Result<RangeInclusive<u16>, String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let p = |x: &str| {
+        x.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{x:?} is not a port (1-65535)"))
+    };
+    let (a, b) = (p(a)?, p(b)?);
+    if a > b {
+        return Err(format!("{s:?}: the first port is above the last"));
+    }
+    Ok(a..=b)
+}
+
+/// Why a volume operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumesError {
+    /// The request is invalid; nothing was read or changed.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field, e.g. `replicas[1].address`.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node has no data address to listen on.
+    #[error("node {node}: no data address to export on; start the executor with --data-address IP")]
+    NoDataAddress {
+        /// The node.
+        node: String,
+    },
+    /// The engine does not run.
+    #[error("node {node}: the engine is not running")]
+    EngineNotRunning {
+        /// The node.
+        node: String,
+    },
+    /// Every port of the range is taken.
+    #[error("node {node}: no free port left in --nvmf-ports {first}-{last} for {nqn}")]
+    NoPort {
+        /// The node.
+        node: String,
+        /// The subsystem.
+        nqn: String,
+        /// Range start.
+        first: u16,
+        /// Range end.
+        last: u16,
+    },
+    /// The wanted state cannot be reached; nothing changed.
+    #[error("node {node}: {source}")]
+    Plan {
+        /// The node.
+        node: String,
+        /// Why.
+        source: PlanError,
+    },
+    /// The engine could not be read.
+    #[error("node {node}: cannot read the engine: {source}")]
+    Observe {
+        /// The node.
+        node: String,
+        /// The cause.
+        source: spdk_rpc::Error,
+    },
+    /// A call failed midway.
+    #[error("node {node}: {source}{}", done_suffix(&source.done))]
+    Apply {
+        /// The node.
+        node: String,
+        /// The failed call and what was done before it.
+        source: Box<ApplyError>,
+    },
+    /// The engine did not answer in time.
+    #[error("node {node}: {source}")]
+    Rpc {
+        /// The node.
+        node: String,
+        /// The cause.
+        source: RpcError,
+    },
+    /// The state directory failed.
+    #[error("node {node}: volume state: {source}")]
+    Store {
+        /// The node.
+        node: String,
+        /// The cause.
+        source: StoreError,
+    },
+}
+
+fn done_suffix(done: &[String]) -> String {
+    if done.is_empty() {
+        " (nothing was changed)".into()
+    } else {
+        format!(" (done before: {})", done.join("; "))
+    }
+}
+
+impl VolumesError {
+    /// The caller's input was refused.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Self::Invalid { .. })
+    }
+
+    /// The node's state refuses the operation (fix that, then retry).
+    pub fn is_precondition(&self) -> bool {
+        matches!(
+            self,
+            Self::NoDataAddress { .. }
+                | Self::EngineNotRunning { .. }
+                | Self::NoPort { .. }
+                | Self::Plan { .. }
+        )
+    }
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> VolumesError {
+    VolumesError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// `EnsureReplica`, as asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicaRequest {
+    /// `<volume>-r-<8 hex>`.
+    pub replica: String,
+    /// The disk.
+    pub disk: String,
+    /// Size in MiB.
+    pub size_mib: u64,
+    /// Thick instead of thin.
+    pub thick: bool,
+    /// Export it.
+    pub export: bool,
+    /// The host NQN allowed to connect (required with `export`).
+    pub host_nqn: String,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+/// One member of `EnsureEngine`, as asked: `disk` for a replica on this node, `address`
+/// and `port` of its export for a remote one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberRequest {
+    /// The replica.
+    pub replica: String,
+    /// Its disk (local).
+    pub disk: String,
+    /// Its export's address (remote).
+    pub address: String,
+    /// Its export's port (remote).
+    pub port: u32,
+}
+
+/// `EnsureEngine`, as asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineRequest {
+    /// The volume.
+    pub volume: String,
+    /// The host NQN this node presents.
+    pub host_nqn: String,
+    /// The members, in slot order.
+    pub members: Vec<MemberRequest>,
+    /// More hosts allowed on the frontend (e.g. the kernel's host NQN).
+    pub frontend_hosts: Vec<String>,
+    /// Controller path-loss policy (default [`Reconnect::default`]).
+    pub reconnect: Option<Reconnect>,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+/// What an ensure or delete did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome<T> {
+    /// The object as it is now.
+    pub status: T,
+    /// The calls made (with `dry_run`: that would be made); empty when nothing changed.
+    pub actions: Vec<String>,
+}
+
+/// The listing of every object with our naming.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// Objects, orphans marked.
+    pub objects: Vec<VolumeObject>,
+    /// Replicas (lvols with our naming) on this node.
+    pub replicas: Vec<ReplicaStatus>,
+    /// Engines on this node.
+    pub engines: Vec<EngineStatus>,
+}
+
+fn check_replica_request(r: &ReplicaRequest) -> Result<(), VolumesError> {
+    names::check_replica_name(&r.replica).map_err(|e| invalid("replica", e))?;
+    model::validate::check_object_name(&r.disk).map_err(|e| invalid("disk", e))?;
+    if r.size_mib == 0 {
+        return Err(invalid("size_mib", "must be at least 1"));
+    }
+    if r.size_mib > 1 << 30 {
+        return Err(invalid(
+            "size_mib",
+            format!("{} MiB is too large", r.size_mib),
+        ));
+    }
+    if r.export {
+        names::check_host_nqn(&r.host_nqn).map_err(|e| invalid("host_nqn", e))?;
+    } else if !r.host_nqn.is_empty() {
+        return Err(invalid("host_nqn", "only with export"));
+    }
+    Ok(())
+}
+
+fn check_engine_request(r: &EngineRequest) -> Result<Vec<MemberSpec>, VolumesError> {
+    names::check_volume_name(&r.volume).map_err(|e| invalid("volume", e))?;
+    names::check_host_nqn(&r.host_nqn).map_err(|e| invalid("host_nqn", e))?;
+    if r.members.is_empty() {
+        return Err(invalid("replicas", "at least one replica is needed"));
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, m) in r.members.iter().enumerate() {
+        let f = |x: &str| format!("replicas[{i}].{x}");
+        let v = names::check_replica_name(&m.replica).map_err(|e| invalid(f("replica"), e))?;
+        if v != r.volume {
+            return Err(invalid(
+                f("replica"),
+                format!("{} belongs to volume {v}, not {}", m.replica, r.volume),
+            ));
+        }
+        if !seen.insert(m.replica.clone()) {
+            return Err(invalid(
+                f("replica"),
+                format!("{} is listed twice", m.replica),
+            ));
+        }
+        match (m.disk.is_empty(), m.address.is_empty()) {
+            (false, true) => {
+                model::validate::check_object_name(&m.disk).map_err(|e| invalid(f("disk"), e))?;
+                if m.port != 0 {
+                    return Err(invalid(f("port"), "a local replica (disk set) has no port"));
+                }
+                out.push(MemberSpec::Local {
+                    replica: m.replica.clone(),
+                    disk: m.disk.clone(),
+                });
+            }
+            (true, false) => {
+                let ip: IpAddr = m.address.parse().map_err(|_| {
+                    invalid(
+                        f("address"),
+                        format!("{:?} is not an IP address", m.address),
+                    )
+                })?;
+                let port = u16::try_from(m.port)
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| {
+                        invalid(f("port"), format!("{} is not a port (1-65535)", m.port))
+                    })?;
+                out.push(MemberSpec::Remote {
+                    replica: m.replica.clone(),
+                    address: ip.to_string(),
+                    port,
+                });
+            }
+            _ => {
+                return Err(invalid(
+                    f("disk"),
+                    "give either disk (a replica on this node) or address and port (a remote replica's export)",
+                ));
+            }
+        }
+    }
+    if out
+        .iter()
+        .filter(|m| matches!(m, MemberSpec::Local { .. }))
+        .count()
+        > 1
+    {
+        return Err(invalid(
+            "replicas",
+            "at most one replica may be local (replicas live on distinct nodes)",
+        ));
+    }
+    for (i, h) in r.frontend_hosts.iter().enumerate() {
+        names::check_host_nqn(h).map_err(|e| invalid(format!("frontend_hosts[{i}]"), e))?;
+    }
+    if let Some(rc) = &r.reconnect {
+        rc.check().map_err(|e| invalid("reconnect", e))?;
+    }
+    Ok(out)
+}
+
+/// Volume work for one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volumes {
+    node: String,
+    opts: VolumeOptions,
+    store: VolumeStore,
+}
+
+impl Volumes {
+    /// Volume work of `node`, keeping its state under `state_dir`.
+    pub fn new(node: &str, state_dir: &Path, opts: VolumeOptions) -> Self {
+        Self {
+            node: node.to_string(),
+            opts,
+            store: VolumeStore::new(state_dir),
+        }
+    }
+
+    /// The options.
+    pub fn options(&self) -> &VolumeOptions {
+        &self.opts
+    }
+
+    fn store_err(&self, source: StoreError) -> VolumesError {
+        VolumesError::Store {
+            node: self.node.clone(),
+            source,
+        }
+    }
+
+    fn plan_err(&self, source: PlanError) -> VolumesError {
+        VolumesError::Plan {
+            node: self.node.clone(),
+            source,
+        }
+    }
+
+    fn rpc<'a>(&self, rpc: Option<&'a RpcHandle>) -> Result<&'a RpcHandle, VolumesError> {
+        rpc.ok_or_else(|| VolumesError::EngineNotRunning {
+            node: self.node.clone(),
+        })
+    }
+
+    fn address(&self) -> Result<String, VolumesError> {
+        self.opts
+            .data_address
+            .map(|a| a.to_string())
+            .ok_or_else(|| VolumesError::NoDataAddress {
+                node: self.node.clone(),
+            })
+    }
+
+    /// Reads the engine.
+    pub fn observe(&self, rpc: &RpcHandle) -> Result<Observed, VolumesError> {
+        rpc.run(|api| async move { apply::observe(api.as_ref()).await })
+            .map_err(|source| VolumesError::Rpc {
+                node: self.node.clone(),
+                source,
+            })?
+            .map_err(|source| VolumesError::Observe {
+                node: self.node.clone(),
+                source,
+            })
+    }
+
+    fn apply(&self, rpc: &RpcHandle, actions: Vec<Action>) -> Result<Vec<String>, VolumesError> {
+        if actions.is_empty() {
+            return Ok(Vec::new());
+        }
+        rpc.run(move |api| async move { apply::apply(api.as_ref(), &actions).await })
+            .map_err(|source| VolumesError::Rpc {
+                node: self.node.clone(),
+                source,
+            })?
+            .map_err(|source| VolumesError::Apply {
+                node: self.node.clone(),
+                source: Box::new(source),
+            })
+    }
+
+    /// The port for subsystem `nqn`, listening on `address`.
+    fn port_for(&self, nqn: &str, address: &str, obs: &Observed) -> Result<u16, VolumesError> {
+        let kept = self.store.ports().map_err(|e| self.store_err(e))?;
+        let mut taken: BTreeSet<u16> = kept
+            .iter()
+            .filter(|(n, _)| n.as_str() != nqn)
+            .map(|(_, p)| *p)
+            .collect();
+        // Ports other subsystems of the engine listen on here (even ones we do not know).
+        for s in obs.subsystems.iter().filter(|s| s.nqn != nqn) {
+            taken.extend(
+                s.listeners
+                    .iter()
+                    .filter(|l| l.address == address)
+                    .filter_map(|l| l.port.parse::<u16>().ok()),
+            );
+        }
+        let listening = obs.subsystem(nqn).and_then(|s| {
+            s.listeners
+                .iter()
+                .find(|l| l.address == address)
+                .and_then(|l| l.port.parse().ok())
+        });
+        store::choose_port(
+            nqn,
+            &self.opts.ports,
+            kept.get(nqn).copied(),
+            listening,
+            &taken,
+        )
+        .ok_or_else(|| VolumesError::NoPort {
+            node: self.node.clone(),
+            nqn: nqn.to_string(),
+            first: *self.opts.ports.start(),
+            last: *self.opts.ports.end(),
+        })
+    }
+
+    /// Makes a replica (and its export, when asked) as requested.
+    pub fn ensure_replica(
+        &self,
+        req: &ReplicaRequest,
+        rpc: Option<&RpcHandle>,
+    ) -> Result<Outcome<ReplicaStatus>, VolumesError> {
+        check_replica_request(req)?;
+        let address = if req.export {
+            Some(self.address()?)
+        } else {
+            None
+        };
+        let rpc = self.rpc(rpc)?;
+        let obs = self.observe(rpc)?;
+        let export = match address {
+            Some(address) => {
+                let port = self.port_for(&names::replica_nqn(&req.replica), &address, &obs)?;
+                Some(Listen {
+                    address,
+                    port,
+                    hosts: vec![req.host_nqn.clone()],
+                })
+            }
+            None => None,
+        };
+        let spec = ReplicaSpec {
+            replica: req.replica.clone(),
+            disk: req.disk.clone(),
+            size_mib: req.size_mib,
+            thin: !req.thick,
+            export,
+        };
+        let actions = plan::plan_replica(&spec, &obs).map_err(|e| self.plan_err(e))?;
+        if req.dry_run {
+            return Ok(Outcome {
+                status: state::replica_status(&req.replica, &obs),
+                actions: actions.iter().map(ToString::to_string).collect(),
+            });
+        }
+        self.store
+            .put_replica(&spec)
+            .map_err(|e| self.store_err(e))?;
+        let done = self.apply(rpc, actions)?;
+        let after = if done.is_empty() {
+            obs
+        } else {
+            self.observe(rpc)?
+        };
+        Ok(Outcome {
+            status: state::replica_status(&req.replica, &after),
+            actions: done,
+        })
+    }
+
+    /// Removes a replica: its export, then its lvol. Refused while a raid here uses it.
+    pub fn delete_replica(
+        &self,
+        replica: &str,
+        dry_run: bool,
+        rpc: Option<&RpcHandle>,
+    ) -> Result<Outcome<ReplicaStatus>, VolumesError> {
+        names::check_replica_name(replica).map_err(|e| invalid("replica", e))?;
+        let rpc = self.rpc(rpc)?;
+        let obs = self.observe(rpc)?;
+        let actions = plan::plan_replica_delete(replica, &obs).map_err(|e| self.plan_err(e))?;
+        if dry_run {
+            return Ok(Outcome {
+                status: state::replica_status(replica, &obs),
+                actions: actions.iter().map(ToString::to_string).collect(),
+            });
+        }
+        let done = self.apply(rpc, actions)?;
+        self.store
+            .remove_replica(replica)
+            .map_err(|e| self.store_err(e))?;
+        let after = if done.is_empty() {
+            obs
+        } else {
+            self.observe(rpc)?
+        };
+        Ok(Outcome {
+            status: state::replica_status(replica, &after),
+            actions: done,
+        })
+    }
+
+    /// Makes a volume's engine as requested.
+    pub fn ensure_engine(
+        &self,
+        req: &EngineRequest,
+        rpc: Option<&RpcHandle>,
+    ) -> Result<Outcome<EngineStatus>, VolumesError> {
+        let members = check_engine_request(req)?;
+        let address = self.address()?;
+        let rpc = self.rpc(rpc)?;
+        let obs = self.observe(rpc)?;
+        let port = self.port_for(&names::volume_nqn(&req.volume), &address, &obs)?;
+        let mut hosts = vec![req.host_nqn.clone()];
+        for h in &req.frontend_hosts {
+            if !hosts.contains(h) {
+                hosts.push(h.clone());
+            }
+        }
+        let spec = EngineSpec {
+            volume: req.volume.clone(),
+            host_nqn: req.host_nqn.clone(),
+            members,
+            frontend: Listen {
+                address,
+                port,
+                hosts,
+            },
+            reconnect: req.reconnect.unwrap_or_default(),
+        };
+        let actions = plan::plan_engine(&spec, &obs).map_err(|e| self.plan_err(e))?;
+        if req.dry_run {
+            return Ok(Outcome {
+                status: state::engine_status(&req.volume, Some(&spec), &obs),
+                actions: actions.iter().map(ToString::to_string).collect(),
+            });
+        }
+        self.store
+            .put_engine(&spec)
+            .map_err(|e| self.store_err(e))?;
+        let done = self.apply(rpc, actions)?;
+        let after = if done.is_empty() {
+            obs
+        } else {
+            self.observe(rpc)?
+        };
+        Ok(Outcome {
+            status: state::engine_status(&req.volume, Some(&spec), &after),
+            actions: done,
+        })
+    }
+
+    /// Removes a volume's engine: frontend subsystem, raid, controllers.
+    pub fn delete_engine(
+        &self,
+        volume: &str,
+        dry_run: bool,
+        rpc: Option<&RpcHandle>,
+    ) -> Result<Outcome<EngineStatus>, VolumesError> {
+        names::check_volume_name(volume).map_err(|e| invalid("volume", e))?;
+        let rpc = self.rpc(rpc)?;
+        let obs = self.observe(rpc)?;
+        let actions = plan::plan_engine_delete(volume, &obs);
+        if dry_run {
+            return Ok(Outcome {
+                status: state::engine_status(volume, None, &obs),
+                actions: actions.iter().map(ToString::to_string).collect(),
+            });
+        }
+        let done = self.apply(rpc, actions)?;
+        self.store
+            .remove_engine(volume)
+            .map_err(|e| self.store_err(e))?;
+        let after = if done.is_empty() {
+            obs
+        } else {
+            self.observe(rpc)?
+        };
+        Ok(Outcome {
+            status: state::engine_status(volume, None, &after),
+            actions: done,
+        })
+    }
+
+    /// Every object with our naming (orphans: no live record among `volumes`), with the
+    /// state of each replica and engine on this node.
+    pub fn list(
+        &self,
+        volumes: &BTreeSet<String>,
+        rpc: Option<&RpcHandle>,
+    ) -> Result<Inventory, VolumesError> {
+        let rpc = self.rpc(rpc)?;
+        let obs = self.observe(rpc)?;
+        let engines_kept: BTreeMap<String, EngineSpec> =
+            self.store.engines().map_err(|e| self.store_err(e))?;
+        let objects = state::inventory(&obs, volumes);
+        let mut replicas: Vec<String> = obs
+            .lvols
+            .iter()
+            .filter(|l| names::owner_of_lvol(&l.name).is_some())
+            .map(|l| l.name.clone())
+            .collect();
+        replicas.sort();
+        replicas.dedup();
+        let mut engine_volumes: BTreeSet<String> = engines_kept.keys().cloned().collect();
+        for o in &objects {
+            if matches!(
+                o.kind,
+                state::ObjectKind::Raid
+                    | state::ObjectKind::FrontendSubsystem
+                    | state::ObjectKind::Controller
+            ) {
+                engine_volumes.insert(o.volume.clone());
+            }
+        }
+        Ok(Inventory {
+            objects,
+            replicas: replicas
+                .iter()
+                .map(|r| state::replica_status(r, &obs))
+                .collect(),
+            engines: engine_volumes
+                .iter()
+                .map(|v| state::engine_status(v, engines_kept.get(v), &obs))
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine_req() -> EngineRequest {
+        EngineRequest {
+            volume: "v1".into(),
+            host_nqn: "nqn.2026-11.io.v2engine:host:fleet".into(),
+            members: vec![
+                MemberRequest {
+                    replica: "v1-r-00000001".into(),
+                    disk: "d1".into(),
+                    ..MemberRequest::default()
+                },
+                MemberRequest {
+                    replica: "v1-r-00000002".into(),
+                    address: "10.0.0.2".into(),
+                    port: 4420,
+                    ..MemberRequest::default()
+                },
+            ],
+            ..EngineRequest::default()
+        }
+    }
+
+    fn field_of(e: VolumesError) -> String {
+        match e {
+            VolumesError::Invalid { field, .. } => field,
+            other => panic!("not invalid input: {other}"),
+        }
+    }
+
+    #[test]
+    fn requests_are_validated_with_field_paths() {
+        assert!(check_engine_request(&engine_req()).is_ok());
+        let mut r = engine_req();
+        r.members[1].address = "node-2".into();
+        assert_eq!(
+            field_of(check_engine_request(&r).unwrap_err()),
+            "replicas[1].address"
+        );
+        let mut r = engine_req();
+        r.members[1].port = 70000;
+        assert_eq!(
+            field_of(check_engine_request(&r).unwrap_err()),
+            "replicas[1].port"
+        );
+        let mut r = engine_req();
+        r.members[1].replica = "v2-r-00000002".into();
+        assert_eq!(
+            field_of(check_engine_request(&r).unwrap_err()),
+            "replicas[1].replica"
+        );
+        let mut r = engine_req();
+        r.members[1].disk = "d2".into();
+        assert_eq!(
+            field_of(check_engine_request(&r).unwrap_err()),
+            "replicas[1].disk"
+        );
+        let mut r = engine_req();
+        r.members[1].replica = "v1-r-00000001".into();
+        assert_eq!(
+            field_of(check_engine_request(&r).unwrap_err()),
+            "replicas[1].replica"
+        );
+        let mut r = engine_req();
+        r.host_nqn = "host".into();
+        assert_eq!(field_of(check_engine_request(&r).unwrap_err()), "host_nqn");
+        let mut r = engine_req();
+        r.reconnect = Some(Reconnect {
+            reconnect_delay_sec: 5,
+            ctrlr_loss_timeout_sec: 2,
+            fast_io_fail_timeout_sec: 0,
+        });
+        assert_eq!(field_of(check_engine_request(&r).unwrap_err()), "reconnect");
+        let mut r = engine_req();
+        r.members.clear();
+        assert_eq!(field_of(check_engine_request(&r).unwrap_err()), "replicas");
+
+        let ok = ReplicaRequest {
+            replica: "v1-r-00000001".into(),
+            disk: "d1".into(),
+            size_mib: 64,
+            export: true,
+            host_nqn: "nqn.2026-11.io.v2engine:host:fleet".into(),
+            ..ReplicaRequest::default()
+        };
+        assert!(check_replica_request(&ok).is_ok());
+        for (bad, field) in [
+            (
+                ReplicaRequest {
+                    size_mib: 0,
+                    ..ok.clone()
+                },
+                "size_mib",
+            ),
+            (
+                ReplicaRequest {
+                    replica: "v1".into(),
+                    ..ok.clone()
+                },
+                "replica",
+            ),
+            (
+                ReplicaRequest {
+                    disk: "D 1".into(),
+                    ..ok.clone()
+                },
+                "disk",
+            ),
+            (
+                ReplicaRequest {
+                    host_nqn: String::new(),
+                    ..ok.clone()
+                },
+                "host_nqn",
+            ),
+        ] {
+            assert_eq!(field_of(check_replica_request(&bad).unwrap_err()), field);
+        }
+    }
+
+    #[test]
+    fn port_ranges_parse() {
+        assert_eq!(parse_port_range("4420-4499"), Ok(4420..=4499));
+        assert_eq!(parse_port_range("4420"), Ok(4420..=4420));
+        assert!(parse_port_range("4499-4420").is_err());
+        assert!(parse_port_range("0-10").is_err());
+        assert!(parse_port_range("a-b").is_err());
+    }
+}
