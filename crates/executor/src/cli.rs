@@ -5,6 +5,9 @@
 //! blocking threads) to keep the daemon small and idle at zero CPU. It serves at once and
 //! reconciles beside (starting the engine `--spdk-tgt` when the node is enabled and
 //! prepared); on SIGTERM it leaves the engine running unless `--stop-engine-on-exit`.
+//! With `--listen-tcp` it serves the same API on TCP with mutual TLS as well; that
+//! listener is checked ([`tls::check_listener`]), its files read and its port bound
+//! before anything else happens, so a refusal changes nothing.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -23,6 +26,7 @@ use crate::host::sim::{self, SimHost, SimState};
 use crate::host::{HostError, HostOs};
 use crate::node::{Node, NodeOptions};
 use crate::server::{self, ServerError};
+use crate::tls::{self, TlsError, TlsFlags, TlsListener};
 
 /// `v2engine-executor`: the v2engine host daemon.
 #[derive(Debug, Parser)]
@@ -34,8 +38,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the gRPC API on a Unix socket (reconciles once at start).
-    Serve(ServeArgs),
+    /// Serve the gRPC API on a Unix socket, and optionally on TCP with mutual TLS
+    /// (reconciles once at start).
+    Serve(Box<ServeArgs>),
     /// Write a fresh simulated host state.
     SimInit(SimInitArgs),
     /// Apply a simulated reboot to a stopped node.
@@ -72,6 +77,19 @@ struct ServeArgs {
     /// executor adopts it).
     #[arg(long)]
     stop_engine_on_exit: bool,
+    /// Also serve on TCP at IP:PORT (e.g. 0.0.0.0:7443, [::1]:7443), always with mutual
+    /// TLS: requires --tls-cert, --tls-key and --tls-client-ca, on loopback too.
+    #[arg(long, value_name = "IP:PORT")]
+    listen_tcp: Option<String>,
+    /// The TCP listener's certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1; unencrypted).
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that clients' certificates must chain to (required).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +139,9 @@ pub enum CliError {
     /// The server failed.
     #[error(transparent)]
     Server(#[from] ServerError),
+    /// The TCP listener is refused or cannot start.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The engine could not be stopped on exit.
     #[error(transparent)]
     Engine(#[from] SupervisorError),
@@ -158,13 +179,30 @@ fn init_logging() {
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Serve(a) => serve(a),
+        Command::Serve(a) => serve(*a),
         Command::SimInit(a) => sim_init(a),
         Command::SimReboot(a) => sim_reboot(a),
     }
 }
 
+/// Checks `--listen-tcp` and the TLS flags, reads the files and binds the port; `None`
+/// without `--listen-tcp`.
+fn tcp_listener(a: &ServeArgs) -> Result<Option<TlsListener>, CliError> {
+    let flags = TlsFlags {
+        cert: a.tls_cert.clone(),
+        key: a.tls_key.clone(),
+        client_ca: a.tls_client_ca.clone(),
+    };
+    let Some(config) = tls::check_listener(a.listen_tcp.as_deref(), &flags)? else {
+        return Ok(None);
+    };
+    Ok(Some(TlsListener::bind(&config)?))
+}
+
 fn serve(a: ServeArgs) -> Result<(), CliError> {
+    // Before anything changes (lock, state, socket): a refused listener changes nothing.
+    let tcp = tcp_listener(&a)?;
+    let tcp_addr = tcp.as_ref().map(|t| t.local_addr().to_string());
     let (host, device_root, _lock): (Box<dyn HostOs>, PathBuf, _) = match &a.sim_host {
         Some(state) => {
             let lock = sim::lock_state(state)?;
@@ -199,8 +237,10 @@ fn serve(a: ServeArgs) -> Result<(), CliError> {
         // Serve at once; the start-up reconcile (which may start the engine) runs beside.
         node.reconcile_in_background();
         tracing::info!(node = %a.node, socket = %a.socket.display(),
+            tcp_mtls = tcp_addr.as_deref().unwrap_or("off"),
             spdk_tgt = %a.spdk_tgt.display(), spdk_socket = %a.spdk_socket.display(), "serving");
-        let served = server::serve(Arc::clone(node.executor()), listener, &a.socket, stop).await;
+        let exec = Arc::clone(node.executor());
+        let served = server::serve_with_tcp(exec, listener, &a.socket, tcp, stop).await;
         let stopped = node.shutdown(a.stop_engine_on_exit).await;
         served?;
         stopped?;

@@ -3,7 +3,8 @@
 //! It prepares the host for SPDK's V2 data engine (boot persistence, kernel modules,
 //! hugepages), keeps the cluster's revisioned records, predicts what a change would do,
 //! and serves all of it over the gRPC API `v2engine.executor.v1` on a root-only Unix
-//! socket. The engine supervisor plugs in through [`engine::Engine`].
+//! socket (and, with `--listen-tcp`, on TCP with mutual TLS). The engine supervisor
+//! plugs in through [`engine::Engine`].
 //!
 //! Modules, cut at I/O boundaries:
 //! - pure logic: [`plan`] (what reconcile would do), [`boot`] (backends, file contents,
@@ -19,7 +20,7 @@
 //! - volumes: [`volumes`] (replicas, exports, engines: names, plan, state — pure; SPDK
 //!   calls, state files — I/O);
 //! - API: [`service`] (the only place errors become `tonic::Status`), [`server`] (Unix
-//!   socket), [`cli`].
+//!   socket), [`tls`] (the TCP listener with mutual TLS), [`cli`].
 
 pub mod baseline;
 pub mod boot;
@@ -34,6 +35,7 @@ pub mod plan;
 pub mod records;
 pub mod server;
 pub mod service;
+pub mod tls;
 pub mod volumes;
 
 pub use daemon::{Executor, ExecutorError, NodeStatus};

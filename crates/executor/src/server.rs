@@ -3,7 +3,8 @@
 //! The socket is created with mode 0600 (umask during bind, then chmod) in a parent
 //! directory created 0700 when missing. A stale socket of a dead executor is removed; a
 //! live one, or a path that is not a socket, is refused. The socket is removed again on
-//! shutdown.
+//! shutdown. With a [`TlsListener`] the same service is also served on TCP with mutual
+//! TLS (see [`crate::tls`]); both listeners stop together.
 
 use std::future::Future;
 use std::io;
@@ -14,11 +15,13 @@ use std::time::Duration;
 
 use nix::sys::stat::{Mode, umask};
 use tokio::net::UnixListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::daemon::Executor;
 use crate::fsio::{self, FsError};
 use crate::service::Service;
+use crate::tls::{self, Connection, TlsError, TlsListener};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,9 @@ pub enum ServerError {
         /// The cause.
         source: tonic::transport::Error,
     },
+    /// The TCP listener could not start accepting.
+    #[error(transparent)]
+    Tcp(#[from] TlsError),
     /// Signal handlers could not be installed.
     #[error("cannot install the {signal} handler: {source}")]
     Signal {
@@ -118,6 +124,20 @@ pub async fn serve(
     path: &Path,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    serve_with_tcp(exec, listener, path, None, shutdown).await
+}
+
+/// [`serve`], and with `tcp` the same service on that TCP listener with mutual TLS too.
+/// Both stop accepting at `shutdown`; the TCP listener is closed when serving ends.
+pub async fn serve_with_tcp(
+    exec: Arc<Executor>,
+    listener: UnixListener,
+    path: &Path,
+    tcp: Option<TlsListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let unix = UnixListenerStream::new(listener).map(|r| r.map(Connection::Unix));
+    let incoming = unix.merge(tls::incoming(tcp)?);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
@@ -125,7 +145,7 @@ pub async fn serve(
     };
     let serving = tonic::transport::Server::builder()
         .add_service(Service::new(exec).into_server())
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(incoming, signal);
     let grace = async move {
         if stopping_rx.await.is_ok() {
             tokio::time::sleep(SHUTDOWN_GRACE).await;
