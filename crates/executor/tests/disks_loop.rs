@@ -120,8 +120,12 @@ async fn loop_devices_become_disks_or_are_refused_untouched() {
     let mnt = Loop::new(tmp.path(), "mnt", false);
     let part = Loop::new(tmp.path(), "part", true);
     let good = Loop::new(tmp.path(), "good", false);
-    run("mkfs.ext4", &["-q", "-F", &ext.dev]);
-    run("mkfs.ext4", &["-q", "-F", &mnt.dev]);
+    // No lazy initialisation: otherwise the kernel's ext4lazyinit thread keeps writing
+    // inode tables of the mounted filesystem in the background, and its bytes change
+    // under the "left untouched" check for reasons that are not ours.
+    let eager = "lazy_itable_init=0,lazy_journal_init=0";
+    run("mkfs.ext4", &["-q", "-F", "-E", eager, &ext.dev]);
+    run("mkfs.ext4", &["-q", "-F", "-E", eager, &mnt.dev]);
     let mount_dir = tmp.path().join("mnt");
     std::fs::create_dir(&mount_dir).unwrap();
     run("mount", &[&mnt.dev, &mount_dir.display().to_string()]);
