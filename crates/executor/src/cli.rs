@@ -77,6 +77,14 @@ struct ServeArgs {
     /// executor adopts it).
     #[arg(long)]
     stop_engine_on_exit: bool,
+    /// The address replica exports and volume frontends listen on (NVMe-oF TCP): this
+    /// node's address on the storage network. Without it, exporting is refused.
+    #[arg(long, value_name = "IP")]
+    data_address: Option<std::net::IpAddr>,
+    /// Ports for NVMe-oF listeners; each subsystem gets one, chosen once and kept.
+    #[arg(long, value_name = "FIRST-LAST", default_value = "4420-4499",
+        value_parser = crate::volumes::parse_port_range)]
+    nvmf_ports: std::ops::RangeInclusive<u16>,
     /// Also serve on TCP at IP:PORT (e.g. 0.0.0.0:7443, [::1]:7443), always with mutual
     /// TLS: requires --tls-cert, --tls-key and --tls-client-ca, on loopback too.
     #[arg(long, value_name = "IP:PORT")]
@@ -231,6 +239,10 @@ fn serve(a: ServeArgs) -> Result<(), CliError> {
             host,
             engine: Some(engine),
             device_root,
+            volumes: crate::volumes::VolumeOptions {
+                data_address: a.data_address,
+                ports: a.nvmf_ports.clone(),
+            },
         })?;
         let listener = server::bind(&a.socket)?;
         let stop = server::shutdown_signal()?;

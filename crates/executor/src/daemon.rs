@@ -23,6 +23,10 @@ use crate::engine::{Engine, EngineError, HostReadiness, usage};
 use crate::host::{HostError, HostOs, HugepageInfo, MemoryInfo, ModuleState, TOOLS, ToolFact};
 use crate::plan::{self, EngineState, HostView, Plan};
 use crate::records::{IncomingRecord, PutOutcome, RecordStore, RecordsError, validate_batch};
+use crate::volumes::{
+    EngineRequest, Inventory, Outcome, ReplicaRequest, VolumeOptions, Volumes, VolumesError,
+    state::{EngineStatus, ReplicaStatus},
+};
 
 /// The executor's version, reported in the facts.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -77,6 +81,9 @@ pub enum ExecutorError {
     /// Block disk work failed as a whole (a single disk's problem is in its status).
     #[error(transparent)]
     Disks(#[from] DisksError),
+    /// A volume operation (replica, export, engine) failed or was refused.
+    #[error(transparent)]
+    Volumes(#[from] VolumesError),
 }
 
 impl ExecutorError {
@@ -174,6 +181,7 @@ pub struct Executor {
     host: Box<dyn HostOs>,
     engine: Box<dyn Engine>,
     disks: Disks,
+    volumes: Volumes,
     store: Mutex<RecordStore>,
     status: Mutex<NodeStatus>,
     reconcile_lock: Mutex<()>,
@@ -221,6 +229,7 @@ impl Executor {
             host,
             engine,
             disks: Disks::new(node, "/"),
+            volumes: Volumes::new(node, state_dir, VolumeOptions::default()),
             store: Mutex::new(store),
             status: Mutex::new(status),
             reconcile_lock: Mutex::new(()),
@@ -235,6 +244,75 @@ impl Executor {
     pub fn with_device_root(mut self, root: &Path) -> Self {
         self.disks = Disks::new(&self.node, root);
         self
+    }
+
+    /// Exports on `opts.data_address` with ports from `opts.ports`.
+    pub fn with_volume_options(mut self, opts: VolumeOptions) -> Self {
+        self.volumes = Volumes::new(&self.node, &self.state_dir, opts);
+        self
+    }
+
+    /// The live volume records' names.
+    fn live_volumes(&self) -> std::collections::BTreeSet<String> {
+        lock(&self.store)
+            .list(Some(RecordKind::Volume))
+            .into_iter()
+            .filter(|r| !r.deleted)
+            .map(|r| r.key.name)
+            .collect()
+    }
+
+    /// Makes a replica (lvol, export) as asked; serialized with reconcile.
+    pub fn ensure_replica(
+        &self,
+        req: &ReplicaRequest,
+    ) -> Result<Outcome<ReplicaStatus>, ExecutorError> {
+        let _serial = lock(&self.reconcile_lock);
+        Ok(self
+            .volumes
+            .ensure_replica(req, self.engine.rpc().as_ref())?)
+    }
+
+    /// Removes a replica (export, lvol); serialized with reconcile.
+    pub fn delete_replica(
+        &self,
+        replica: &str,
+        dry_run: bool,
+    ) -> Result<Outcome<ReplicaStatus>, ExecutorError> {
+        let _serial = lock(&self.reconcile_lock);
+        Ok(self
+            .volumes
+            .delete_replica(replica, dry_run, self.engine.rpc().as_ref())?)
+    }
+
+    /// Makes a volume's engine (controllers, raid1, frontend) as asked.
+    pub fn ensure_engine(
+        &self,
+        req: &EngineRequest,
+    ) -> Result<Outcome<EngineStatus>, ExecutorError> {
+        let _serial = lock(&self.reconcile_lock);
+        Ok(self
+            .volumes
+            .ensure_engine(req, self.engine.rpc().as_ref())?)
+    }
+
+    /// Tears a volume's engine down.
+    pub fn delete_engine(
+        &self,
+        volume: &str,
+        dry_run: bool,
+    ) -> Result<Outcome<EngineStatus>, ExecutorError> {
+        let _serial = lock(&self.reconcile_lock);
+        Ok(self
+            .volumes
+            .delete_engine(volume, dry_run, self.engine.rpc().as_ref())?)
+    }
+
+    /// Every engine object with our naming, orphans marked, and each replica's and
+    /// engine's state.
+    pub fn list_volume_objects(&self) -> Result<Inventory, ExecutorError> {
+        let volumes = self.live_volumes();
+        Ok(self.volumes.list(&volumes, self.engine.rpc().as_ref())?)
     }
 
     /// The engine.

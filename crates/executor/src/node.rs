@@ -17,6 +17,7 @@ use crate::engine::spec::EngineOptions;
 use crate::engine::supervisor::{Supervisor, SupervisorError};
 use crate::engine::{Engine, NoEngine};
 use crate::host::HostOs;
+use crate::volumes::VolumeOptions;
 
 /// How to assemble a node.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub struct NodeOptions {
     /// Where sysfs, proc and udev are read for block devices (`/`, or the host root of a
     /// LinuxHost under test).
     pub device_root: PathBuf,
+    /// Where volumes are exported (data address, port range).
+    pub volumes: VolumeOptions,
 }
 
 /// A running node.
@@ -55,7 +58,8 @@ impl Node {
         };
         let exec = Arc::new(
             Executor::open(&opts.node, &opts.state_dir, opts.host, engine)?
-                .with_device_root(&opts.device_root),
+                .with_device_root(&opts.device_root)
+                .with_volume_options(opts.volumes),
         );
         let resync = supervisor
             .as_ref()

@@ -14,6 +14,9 @@ use crate::daemon::{Executor, ExecutorError, Facts, NodeStatus, Prediction};
 use crate::disks::{Candidate, DiskStatus};
 use crate::host::ModuleState;
 use crate::records::{IncomingRecord, PutOutcome, RecordsError};
+use crate::volumes::spec::Reconnect;
+use crate::volumes::state::{EngineStatus, ExportStatus, ReplicaStatus, VolumeObject};
+use crate::volumes::{EngineRequest, MemberRequest, ReplicaRequest};
 
 /// The tonic service over one node's [`Executor`].
 #[derive(Debug, Clone)]
@@ -53,6 +56,9 @@ pub fn status_of(e: &ExecutorError) -> Status {
         ExecutorError::Refused { .. } | ExecutorError::Config { .. } => {
             Status::failed_precondition(msg)
         }
+        ExecutorError::Volumes(v) if v.is_invalid_input() => Status::invalid_argument(msg),
+        ExecutorError::Volumes(v) if v.is_precondition() => Status::failed_precondition(msg),
+        ExecutorError::Volumes(_) => Status::internal(msg),
         ExecutorError::Records(_)
         | ExecutorError::Host { .. }
         | ExecutorError::Baseline { .. }
@@ -234,6 +240,102 @@ pub fn prediction_to_pb(p: Prediction) -> pb::Prediction {
     }
 }
 
+fn export_to_pb(e: ExportStatus) -> pb::ExportState {
+    pb::ExportState {
+        nqn: e.nqn,
+        address: e.address,
+        port: u32::from(e.port),
+        hosts: e.hosts,
+    }
+}
+
+/// API form of a replica's state.
+pub fn replica_to_pb(r: ReplicaStatus) -> pb::ReplicaState {
+    pb::ReplicaState {
+        replica: r.replica,
+        volume: r.volume,
+        disk: r.disk,
+        uuid: r.uuid,
+        size_mib: r.size_mib,
+        thin: r.thin,
+        state: r.state,
+        export: r.export.map(export_to_pb),
+    }
+}
+
+/// API form of an engine's state.
+pub fn engine_to_pb(e: EngineStatus) -> pb::EngineState {
+    pb::EngineState {
+        volume: e.volume,
+        state: e.state,
+        raid: e.raid,
+        raid_state: e.raid_state,
+        rebuild: e
+            .rebuild
+            .map(|(target, percent)| pb::RebuildProgress { target, percent }),
+        members: e
+            .members
+            .into_iter()
+            .map(|m| pb::EngineMember {
+                replica: m.replica,
+                bdev: m.bdev,
+                local: m.local,
+                state: m.state,
+                controller_state: m.controller_state,
+            })
+            .collect(),
+        frontend: e.frontend.map(export_to_pb),
+    }
+}
+
+/// An API replica request as the executor takes it.
+pub fn replica_request_from_pb(r: pb::EnsureReplicaRequest) -> ReplicaRequest {
+    ReplicaRequest {
+        replica: r.replica,
+        disk: r.disk,
+        size_mib: r.size_mib,
+        thick: r.thick,
+        export: r.export,
+        host_nqn: r.host_nqn,
+        dry_run: r.dry_run,
+    }
+}
+
+/// An API engine request as the executor takes it.
+pub fn engine_request_from_pb(r: pb::EnsureEngineRequest) -> EngineRequest {
+    EngineRequest {
+        volume: r.volume,
+        host_nqn: r.host_nqn,
+        members: r
+            .replicas
+            .into_iter()
+            .map(|m| MemberRequest {
+                replica: m.replica,
+                disk: m.disk,
+                address: m.address,
+                port: m.port,
+            })
+            .collect(),
+        frontend_hosts: r.frontend_hosts,
+        reconnect: r.reconnect.map(|p| Reconnect {
+            reconnect_delay_sec: p.reconnect_delay_sec,
+            ctrlr_loss_timeout_sec: p.ctrlr_loss_timeout_sec,
+            fast_io_fail_timeout_sec: p.fast_io_fail_timeout_sec,
+        }),
+        dry_run: r.dry_run,
+    }
+}
+
+fn object_to_pb(o: VolumeObject) -> pb::VolumeObject {
+    pb::VolumeObject {
+        kind: o.kind.as_str().into(),
+        name: o.name,
+        volume: o.volume,
+        orphan: o.orphan,
+        detail: o.detail,
+    }
+}
+
 #[tonic::async_trait]
 impl pb::executor_server::Executor for Service {
     async fn get_host_facts(
@@ -320,6 +422,70 @@ impl pb::executor_server::Executor for Service {
     ) -> Result<Response<pb::NodeStatus>, Status> {
         let st = self.blocking(Executor::reconcile).await?;
         Ok(Response::new(status_to_pb(st)))
+    }
+
+    async fn ensure_replica(
+        &self,
+        req: Request<pb::EnsureReplicaRequest>,
+    ) -> Result<Response<pb::ReplicaResult>, Status> {
+        let r = replica_request_from_pb(req.into_inner());
+        let out = self.blocking(move |e| e.ensure_replica(&r)).await?;
+        Ok(Response::new(pb::ReplicaResult {
+            replica: Some(replica_to_pb(out.status)),
+            actions: out.actions,
+        }))
+    }
+
+    async fn delete_replica(
+        &self,
+        req: Request<pb::DeleteReplicaRequest>,
+    ) -> Result<Response<pb::ReplicaResult>, Status> {
+        let r = req.into_inner();
+        let out = self
+            .blocking(move |e| e.delete_replica(&r.replica, r.dry_run))
+            .await?;
+        Ok(Response::new(pb::ReplicaResult {
+            replica: Some(replica_to_pb(out.status)),
+            actions: out.actions,
+        }))
+    }
+
+    async fn ensure_engine(
+        &self,
+        req: Request<pb::EnsureEngineRequest>,
+    ) -> Result<Response<pb::EngineResult>, Status> {
+        let r = engine_request_from_pb(req.into_inner());
+        let out = self.blocking(move |e| e.ensure_engine(&r)).await?;
+        Ok(Response::new(pb::EngineResult {
+            engine: Some(engine_to_pb(out.status)),
+            actions: out.actions,
+        }))
+    }
+
+    async fn delete_engine(
+        &self,
+        req: Request<pb::DeleteEngineRequest>,
+    ) -> Result<Response<pb::EngineResult>, Status> {
+        let r = req.into_inner();
+        let out = self
+            .blocking(move |e| e.delete_engine(&r.volume, r.dry_run))
+            .await?;
+        Ok(Response::new(pb::EngineResult {
+            engine: Some(engine_to_pb(out.status)),
+            actions: out.actions,
+        }))
+    }
+
+    async fn list_volume_objects(
+        &self,
+        _: Request<pb::ListVolumeObjectsRequest>,
+    ) -> Result<Response<pb::ListVolumeObjectsResponse>, Status> {
+        let inv = self.blocking(Executor::list_volume_objects).await?;
+        Ok(Response::new(pb::ListVolumeObjectsResponse {
+            objects: inv.objects.into_iter().map(object_to_pb).collect(),
+            replicas: inv.replicas.into_iter().map(replica_to_pb).collect(),
+            engines: inv.engines.into_iter().map(engine_to_pb).collect(),
+        }))
     }
 
     async fn list_disks(

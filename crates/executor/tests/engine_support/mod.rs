@@ -178,6 +178,7 @@ impl TestNode {
             host: Box::new(host),
             engine: Some(engine_options(program, &spdk_socket)),
             device_root: PathBuf::from("/"),
+            volumes: Default::default(),
         })
         .unwrap();
         let socket = dir.path().join("run/executor.sock");
