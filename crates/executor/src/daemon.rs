@@ -778,6 +778,17 @@ impl Executor {
         }
         let recs = self.disks.records(&records)?;
         st.disks = self.disks.reconcile(&recs, self.engine.rpc().as_ref())?;
+        if let Some(rpc) = self.engine.rpc() {
+            // Exports lost with an engine restart come back once the disks are.
+            match self.volumes.resync_replicas(&rpc) {
+                Ok(problems) => {
+                    for p in problems {
+                        tracing::warn!(node = %self.node, "{p}");
+                    }
+                }
+                Err(e) => tracing::warn!(node = %self.node, "replicas not resynced: {e}"),
+            }
+        }
         st.config = Some(cfg);
         Ok(st)
     }

@@ -160,6 +160,16 @@ impl VolNode {
             .unwrap();
     }
 
+    /// The disk after an engine restart: the aio bdev again; examine loads the lvstore.
+    async fn disk_again(&self) {
+        let file = self.dir.path().join("d1.img");
+        let api = self.spdk();
+        api.bdev_aio_create(BdevAioCreate::new("v2e-d1", file.display().to_string()))
+            .await
+            .unwrap();
+        api.bdev_wait_for_examine().await.unwrap();
+    }
+
     async fn ensure_replica(&mut self, replica: &str, export: bool) -> pb::ReplicaResult {
         self.client
             .ensure_replica(replica_req(replica, export))
@@ -659,4 +669,111 @@ async fn bad_requests_and_missing_prerequisites_are_refused_before_anything() {
         e.message()
     );
     n.shutdown(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_replica_engine_gets_its_export_back_and_the_raid_never_degrades() {
+    let bin = spdk_sim();
+    let lo = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let mut a = VolNode::start(&bin, "node-a", lo).await;
+    let mut b = VolNode::start(&bin, "node-b", lo).await;
+    a.disk().await;
+    b.disk().await;
+    a.ensure_replica(R1, false).await;
+    let r2 = b.ensure_replica(R2, true).await;
+    let port = r2.replica.as_ref().unwrap().export.as_ref().unwrap().port;
+    // A dry run says what it would do and does nothing.
+    let mut dry = replica_req(R3, true);
+    dry.dry_run = true;
+    let d = b.client.ensure_replica(dry).await.unwrap().into_inner();
+    // lvol, subsystem, namespace, listener, host (the transport exists).
+    assert_eq!(d.actions.len(), 5, "{:?}", d.actions);
+    assert_eq!(d.replica.unwrap().state, "missing");
+    assert!(b.list().await.replicas.iter().all(|r| r.replica != R3));
+    // Growing a replica.
+    let mut grow = replica_req(R2, true);
+    grow.size_mib = 128;
+    let g = b.client.ensure_replica(grow).await.unwrap().into_inner();
+    assert_eq!(
+        g.actions,
+        [format!("resize lvol v2e-lvs-d1/{R2} to 128 MiB")]
+    );
+    assert_eq!(g.replica.unwrap().size_mib, 128);
+    let mut shrink = replica_req(R2, true);
+    shrink.size_mib = 64;
+    let e = b.client.ensure_replica(shrink).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("shrinking"), "{}", e.message());
+
+    let mut req = engine_req(vec![local(R1), remote(&r2)]);
+    req.reconnect = Some(pb::ReconnectPolicy {
+        reconnect_delay_sec: 1,
+        ctrlr_loss_timeout_sec: 30,
+        fast_io_fail_timeout_sec: 5,
+    });
+    let eng = a.client.ensure_engine(req).await.unwrap().into_inner();
+    assert_eq!(eng.engine.unwrap().state, "healthy");
+
+    // spdk_tgt on node-b dies; the supervisor restarts it, empty.
+    let pid = b
+        .node
+        .as_ref()
+        .unwrap()
+        .supervisor()
+        .unwrap()
+        .snapshot()
+        .pid
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let bc = b.client.clone();
+    until(Duration::from_secs(20), "node-b's engine is back", || {
+        let mut c = bc.clone();
+        async move {
+            let st = c
+                .get_node_status(pb::GetNodeStatusRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            (st.engine_restarts == 1 && st.engine_state == "running").then_some(())
+        }
+    })
+    .await;
+    // Meanwhile node-a's controller tries to reconnect: degraded, the member still in.
+    let inv = a.list().await;
+    assert_eq!(inv.engines[0].state, "degraded", "{inv:?}");
+    assert_eq!(inv.engines[0].members[1].state, "reconnecting");
+    // Its disk comes back (what the block_disk reconcile does: aio bdev, examine), then a
+    // reconcile restores the export on the same port.
+    b.disk_again().await;
+    b.client.reconcile(pb::ReconcileRequest {}).await.unwrap();
+    let inv = b.list().await;
+    let back = inv.replicas.iter().find(|r| r.replica == R2).unwrap();
+    assert_eq!(back.export.as_ref().unwrap().port, port);
+    // node-a's controller reconnects; the raid kept both members all along.
+    let ac = a.client.clone();
+    let healthy = until(Duration::from_secs(20), "the controller reconnects", || {
+        let mut c = ac.clone();
+        async move {
+            let inv = c
+                .list_volume_objects(pb::ListVolumeObjectsRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            inv.engines.into_iter().find(|e| e.state == "healthy")
+        }
+    })
+    .await;
+    assert!(healthy.rebuild.is_none());
+    let raid = &a
+        .spdk()
+        .bdev_raid_get_bdevs(BdevRaidGetBdevs::default())
+        .await
+        .unwrap()[0];
+    assert_eq!(raid.num_base_bdevs_operational, 2);
+    a.shutdown().await;
+    b.shutdown().await;
 }

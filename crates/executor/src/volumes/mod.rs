@@ -644,6 +644,50 @@ impl Volumes {
         })
     }
 
+    /// Makes the kept replicas' exports real again: after an engine restart spdk_tgt has
+    /// lost its subsystems, while the lvols come back with their disks. An lvol that did
+    /// not come back is never created again here (an empty replica exported under the old
+    /// name would hand the attach node blank data); engines are not rebuilt either (which
+    /// members are current is the front-end's call). Returns one problem per replica left
+    /// as it is.
+    pub fn resync_replicas(&self, rpc: &RpcHandle) -> Result<Vec<String>, VolumesError> {
+        let kept = self.store.replicas().map_err(|e| self.store_err(e))?;
+        if kept.is_empty() {
+            return Ok(Vec::new());
+        }
+        let obs = self.observe(rpc)?;
+        let mut problems = Vec::new();
+        for spec in kept.values() {
+            let actions = match plan::plan_replica(spec, &obs) {
+                Ok(a) => a,
+                Err(e) => {
+                    problems.push(format!("node {}: {e}", self.node));
+                    continue;
+                }
+            };
+            if actions
+                .iter()
+                .any(|a| matches!(a, Action::CreateLvol { .. }))
+            {
+                problems.push(format!(
+                    "node {}: replica {}: its lvol {} is gone; not creating an empty one in its place",
+                    self.node,
+                    spec.replica,
+                    spec.alias()
+                ));
+                continue;
+            }
+            match self.apply(rpc, actions) {
+                Ok(done) if !done.is_empty() => {
+                    tracing::info!(node = %self.node, replica = %spec.replica, ?done, "replica export restored");
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        Ok(problems)
+    }
+
     /// Every object with our naming (orphans: no live record among `volumes`), with the
     /// state of each replica and engine on this node.
     pub fn list(
