@@ -516,7 +516,21 @@ impl Executor {
                 })?,
             None => Vec::new(),
         };
-        Ok(usage::volumes_using(&self.node, &lvols, &volumes))
+        let mut users = usage::volumes_using(&self.node, &lvols, &volumes);
+        // Engines (raid1, frontend) this node was asked to run, with or without a record.
+        for v in self.volumes.kept_engines() {
+            let evidence = format!("its engine runs on node {}", self.node);
+            match users.iter_mut().find(|u| u.volume == v) {
+                Some(u) if u.evidence.iter().any(|e| e.starts_with("attached to")) => {}
+                Some(u) => u.evidence.push(evidence),
+                None => users.push(usage::VolumeUse {
+                    volume: v,
+                    evidence: vec![evidence],
+                }),
+            }
+        }
+        users.sort_by(|a, b| a.volume.cmp(&b.volume));
+        Ok(users)
     }
 
     /// The problem with stopping the engine for `cfg` (disable, or restart with another

@@ -412,6 +412,19 @@ async fn replicas_exports_engine_degrade_rebuild_and_teardown() {
     );
     assert!(!f.allow_any_host);
 
+    // The engine may not stop while it serves the volume (no record needed to know).
+    let p = a
+        .client
+        .predict(pb::PredictRequest {
+            overlay: vec![setting(2, false, 64)],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let want = format!(
+        "while volumes use it: vol1 (replica lvol {R1} on lvstore v2e-lvs-d1; its engine runs on node node-a)"
+    );
+    assert!(p.errors.iter().any(|e| e.contains(&want)), "{:?}", p.errors);
     // Orphans: no volume record yet, so everything is one; with the record, nothing is.
     let inv = a.list().await;
     let kinds: Vec<(&str, bool)> = inv

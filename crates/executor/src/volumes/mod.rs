@@ -644,6 +644,18 @@ impl Volumes {
         })
     }
 
+    /// The volumes whose engine this node was asked to run (kept specs); a store that
+    /// cannot be read is logged and counts as none.
+    pub fn kept_engines(&self) -> Vec<String> {
+        match self.store.engines() {
+            Ok(e) => e.into_keys().collect(),
+            Err(e) => {
+                tracing::warn!(node = %self.node, "cannot read the kept engines: {e}");
+                Vec::new()
+            }
+        }
+    }
+
     /// Makes the kept replicas' exports real again: after an engine restart spdk_tgt has
     /// lost its subsystems, while the lvols come back with their disks. An lvol that did
     /// not come back is never created again here (an empty replica exported under the old
