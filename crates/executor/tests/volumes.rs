@@ -790,3 +790,27 @@ async fn a_restarted_replica_engine_gets_its_export_back_and_the_raid_never_degr
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[test]
+fn serve_takes_a_data_address_and_a_port_range() {
+    use clap::Parser;
+    use executor::cli::Cli;
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["v2engine-executor", "serve", "--node", "n1"];
+        args.extend_from_slice(extra);
+        Cli::try_parse_from(args)
+    };
+    assert!(serve(&[]).is_ok(), "both are optional");
+    assert!(serve(&["--data-address", "10.0.0.7", "--nvmf-ports", "4420-4429"]).is_ok());
+    assert!(serve(&["--data-address", "fd00::7", "--nvmf-ports", "4420"]).is_ok());
+    let e = serve(&["--data-address", "node-1"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--data-address"), "{e}");
+    let e = serve(&["--nvmf-ports", "4499-4420"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the first port is above the last"), "{e}");
+    let e = serve(&["--nvmf-ports", "0-10"]).unwrap_err().to_string();
+    assert!(e.contains("is not a port"), "{e}");
+}
