@@ -31,7 +31,8 @@ pub fn sshd_test(paths: &NodePaths) -> Vec<String> {
 }
 
 /// `v2engine-executor serve …` for `node`: its engine is `lab.spdk.tgt` (spdk-sim unless
-/// `up --spdk-tgt` chose a real spdk_tgt) on the node's own socket.
+/// `up --spdk-tgt` chose a real spdk_tgt) on the node's own socket; NVMe-oF exports listen
+/// on the node's address.
 pub fn executor_serve(lab: &LabState, node: &NodeState, paths: &NodePaths) -> Vec<String> {
     let mut v = vec![
         s(&lab.executor),
@@ -51,6 +52,8 @@ pub fn executor_serve(lab: &LabState, node: &NodeState, paths: &NodePaths) -> Ve
         v.extend(["--spdk-tgt".into(), s(tgt)]);
     }
     v.extend(["--spdk-socket".into(), s(&paths.spdk_socket())]);
+    // Replica exports and volume frontends listen on the node's own address.
+    v.extend(["--data-address".into(), node.address.to_string()]);
     v.extend(lab.spdk.args.iter().map(|a| format!("--spdk-arg={a}")));
     v
 }
@@ -137,7 +140,9 @@ mod tests {
                 "--sim-host",
                 "/l/nodes/node-1/sim-host.json",
                 "--spdk-socket",
-                "/l/nodes/node-1/run/spdk.sock"
+                "/l/nodes/node-1/run/spdk.sock",
+                "--data-address",
+                &n1.address.to_string()
             ]
         );
         let mut real = lab.clone();
@@ -152,6 +157,8 @@ mod tests {
                 "/opt/spdk/bin/spdk_tgt",
                 "--spdk-socket",
                 "/l/nodes/node-1/run/spdk.sock",
+                "--data-address",
+                &n1.address.to_string(),
                 "--spdk-arg=--no-huge"
             ]
         );
