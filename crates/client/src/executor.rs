@@ -240,6 +240,58 @@ impl ExecutorClient {
             .map_err(|s| self.rpc_err("ListDisks", s))
     }
 
+    /// Creates (or grows, or re-exports) a replica; idempotent.
+    pub async fn ensure_replica(
+        &mut self,
+        req: v1::EnsureReplicaRequest,
+    ) -> Result<v1::ReplicaResult, ClientError> {
+        let r = self.raw.ensure_replica(req).await;
+        r.map(|r| r.into_inner())
+            .map_err(|s| self.rpc_err("EnsureReplica", s))
+    }
+
+    /// Removes a replica's export, then its lvol.
+    pub async fn delete_replica(
+        &mut self,
+        req: v1::DeleteReplicaRequest,
+    ) -> Result<v1::ReplicaResult, ClientError> {
+        let r = self.raw.delete_replica(req).await;
+        r.map(|r| r.into_inner())
+            .map_err(|s| self.rpc_err("DeleteReplica", s))
+    }
+
+    /// Creates or repairs a volume's engine (raid1 and frontend) on this node; idempotent.
+    pub async fn ensure_engine(
+        &mut self,
+        req: v1::EnsureEngineRequest,
+    ) -> Result<v1::EngineResult, ClientError> {
+        let r = self.raw.ensure_engine(req).await;
+        r.map(|r| r.into_inner())
+            .map_err(|s| self.rpc_err("EnsureEngine", s))
+    }
+
+    /// Tears a volume's engine down on this node.
+    pub async fn delete_engine(
+        &mut self,
+        req: v1::DeleteEngineRequest,
+    ) -> Result<v1::EngineResult, ClientError> {
+        let r = self.raw.delete_engine(req).await;
+        r.map(|r| r.into_inner())
+            .map_err(|s| self.rpc_err("DeleteEngine", s))
+    }
+
+    /// Every volume object on this node, with replica and engine states.
+    pub async fn list_volume_objects(
+        &mut self,
+    ) -> Result<v1::ListVolumeObjectsResponse, ClientError> {
+        let r = self
+            .raw
+            .list_volume_objects(v1::ListVolumeObjectsRequest {})
+            .await;
+        r.map(|r| r.into_inner())
+            .map_err(|s| self.rpc_err("ListVolumeObjects", s))
+    }
+
     /// Makes the node match its records now.
     pub async fn reconcile(&mut self) -> Result<v1::NodeStatus, ClientError> {
         let r = self.raw.reconcile(v1::ReconcileRequest {}).await;

@@ -25,6 +25,38 @@ struct Fake {
     observes: AtomicUsize,
     puts: AtomicUsize,
     reboot_needed: bool,
+    /// Volume tests: the engine runs and the node has one ready disk `d1`.
+    running: bool,
+    /// Volume objects and the calls that made them.
+    vols: Mutex<Vols>,
+}
+
+/// A fake executor's volume objects and the volume calls it received.
+#[derive(Default)]
+struct Vols {
+    replicas: Vec<v1::ReplicaState>,
+    engines: Vec<v1::EngineState>,
+    ensure_replica: Vec<v1::EnsureReplicaRequest>,
+    ensure_engine: Vec<v1::EnsureEngineRequest>,
+    deleted_replicas: Vec<String>,
+    deleted_engines: Vec<String>,
+}
+
+impl Fake {
+    fn node_status(&self) -> v1::NodeStatus {
+        let mut s = status(&self.node, self.enabled(&[]), self.reboot_needed);
+        if self.running {
+            s.engine_state = "running".into();
+            s.disks = vec![v1::DiskStatus {
+                name: format!("{}/d1", self.node),
+                state: "ready".into(),
+                capacity_bytes: 10 << 30,
+                free_bytes: 10 << 30,
+                ..Default::default()
+            }];
+        }
+        s
+    }
 }
 
 fn status(node: &str, enabled: bool, reboot: bool) -> v1::NodeStatus {
@@ -115,7 +147,7 @@ impl Executor for Svc {
                 node: self.node.clone(),
                 ..Default::default()
             }),
-            status: Some(status(&self.node, self.enabled(&[]), self.reboot_needed)),
+            status: Some(self.node_status()),
             records: self.records.lock().unwrap().values().cloned().collect(),
         }))
     }
@@ -175,6 +207,102 @@ impl Executor for Svc {
             self.reboot_needed,
         )))
     }
+    async fn ensure_replica(
+        &self,
+        r: Request<v1::EnsureReplicaRequest>,
+    ) -> Result<Response<v1::ReplicaResult>, Status> {
+        let r = r.into_inner();
+        let mut v = self.vols.lock().unwrap();
+        v.ensure_replica.push(r.clone());
+        let volume = r.replica.rsplit_once("-r-").unwrap().0.to_string();
+        let port = 4420
+            + self
+                .node
+                .trim_start_matches("node-")
+                .parse::<u32>()
+                .unwrap();
+        let st = v1::ReplicaState {
+            replica: r.replica.clone(),
+            volume,
+            disk: r.disk,
+            size_mib: r.size_mib,
+            thin: !r.thick,
+            state: "healthy".into(),
+            export: r.export.then(|| v1::ExportState {
+                nqn: format!("nqn.2026-11.io.v2engine:{}", r.replica),
+                address: "127.0.0.1".into(),
+                port,
+                hosts: vec![r.host_nqn],
+            }),
+            ..Default::default()
+        };
+        v.replicas.retain(|x| x.replica != r.replica);
+        v.replicas.push(st.clone());
+        Ok(Response::new(v1::ReplicaResult {
+            replica: Some(st),
+            actions: vec![],
+        }))
+    }
+    async fn delete_replica(
+        &self,
+        r: Request<v1::DeleteReplicaRequest>,
+    ) -> Result<Response<v1::ReplicaResult>, Status> {
+        let r = r.into_inner();
+        let mut v = self.vols.lock().unwrap();
+        v.replicas.retain(|x| x.replica != r.replica);
+        v.deleted_replicas.push(r.replica);
+        Ok(Response::new(v1::ReplicaResult::default()))
+    }
+    async fn ensure_engine(
+        &self,
+        r: Request<v1::EnsureEngineRequest>,
+    ) -> Result<Response<v1::EngineResult>, Status> {
+        let r = r.into_inner();
+        let mut v = self.vols.lock().unwrap();
+        v.ensure_engine.push(r.clone());
+        let e = v1::EngineState {
+            volume: r.volume.clone(),
+            state: "healthy".into(),
+            members: r
+                .replicas
+                .iter()
+                .map(|m| v1::EngineMember {
+                    replica: m.replica.clone(),
+                    local: !m.disk.is_empty(),
+                    state: "healthy".into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        v.engines.retain(|x| x.volume != r.volume);
+        v.engines.push(e.clone());
+        Ok(Response::new(v1::EngineResult {
+            engine: Some(e),
+            actions: vec![],
+        }))
+    }
+    async fn delete_engine(
+        &self,
+        r: Request<v1::DeleteEngineRequest>,
+    ) -> Result<Response<v1::EngineResult>, Status> {
+        let r = r.into_inner();
+        let mut v = self.vols.lock().unwrap();
+        v.engines.retain(|x| x.volume != r.volume);
+        v.deleted_engines.push(r.volume);
+        Ok(Response::new(v1::EngineResult::default()))
+    }
+    async fn list_volume_objects(
+        &self,
+        _: Request<v1::ListVolumeObjectsRequest>,
+    ) -> Result<Response<v1::ListVolumeObjectsResponse>, Status> {
+        let v = self.vols.lock().unwrap();
+        Ok(Response::new(v1::ListVolumeObjectsResponse {
+            objects: vec![],
+            replicas: v.replicas.clone(),
+            engines: v.engines.clone(),
+        }))
+    }
 }
 
 struct Cluster {
@@ -185,6 +313,10 @@ struct Cluster {
 }
 
 async fn cluster(n: usize) -> Cluster {
+    cluster_with(n, false).await
+}
+
+async fn cluster_with(n: usize, running: bool) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let mut fakes = vec![];
     let mut tasks = vec![];
@@ -192,7 +324,8 @@ async fn cluster(n: usize) -> Cluster {
     for i in 1..=n {
         let fake = Arc::new(Fake {
             node: format!("node-{i}"),
-            reboot_needed: i == n,
+            reboot_needed: i == n && !running,
+            running,
             ..Default::default()
         });
         let path = dir.path().join(format!("n{i}.sock"));
@@ -352,4 +485,178 @@ async fn a_class_in_use_cannot_be_deleted_and_unknown_nodes_are_named() {
         }
         other => panic!("unexpected {other}"),
     }
+}
+
+/// Volume tests: three nodes with running engines and a disk `d1` each.
+async fn volume_cluster(replicas: i64) -> Cluster {
+    let c = cluster_with(3, true).await;
+    let class = model::StorageClass {
+        number_of_replicas: replicas,
+        ..model::StorageClass::named("fast")
+    };
+    ops::storage_class::apply(&c.session, &class).await.unwrap();
+    for i in 1..=3 {
+        let node = format!("node-{i}");
+        let disk: model::BlockDisk = serde_json::from_value(serde_json::json!({
+            "node": node, "name": "d1", "path": "/dev/loop9",
+            "allow_scheduling": i != 3,
+        }))
+        .unwrap();
+        c.session
+            .write_one(
+                &node,
+                ops::block_disk::key(&node, "d1"),
+                serde_json::to_value(&disk).unwrap(),
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    c
+}
+
+fn volume(attach: Option<&str>) -> model::Volume {
+    model::Volume {
+        name: "v1".into(),
+        size: "1Gi".into(),
+        storage_class: "fast".into(),
+        attach_node: attach.map(Into::into),
+        frontend: None,
+    }
+}
+
+#[tokio::test]
+async fn volume_plan_places_replicas_and_changes_nothing() {
+    let c = volume_cluster(2).await;
+    let out = ops::volume::plan(&c.session, &volume(Some("node-1")), None)
+        .await
+        .unwrap();
+    let placed: Vec<(&str, &str, &str)> = out
+        .value
+        .replicas
+        .iter()
+        .map(|r| (r.node.as_str(), r.disk.as_str(), r.state.as_str()))
+        .collect();
+    assert_eq!(
+        placed,
+        [("node-1", "d1", "planned"), ("node-2", "d1", "planned")]
+    );
+    assert_eq!(out.value.nqn, "nqn.2026-11.io.v2engine:v1");
+    assert_eq!(out.value.state, "healthy");
+    for f in &c.fakes {
+        assert!(f.vols.lock().unwrap().ensure_replica.is_empty());
+    }
+    let detached = ops::volume::plan(&c.session, &volume(None), None)
+        .await
+        .unwrap();
+    assert_eq!(detached.value.state, "detached");
+}
+
+#[tokio::test]
+async fn volume_plan_errors_name_the_class_and_each_excluded_node() {
+    let c = volume_cluster(3).await;
+    let err = ops::volume::plan(&c.session, &volume(Some("node-1")), None)
+        .await
+        .unwrap_err();
+    match err {
+        OpsError::Invalid { attribute, reason } => {
+            assert_eq!(attribute, "storage_class");
+            assert!(
+                reason.contains("node-3") && reason.contains("scheduling disabled"),
+                "{reason}"
+            );
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let err = ops::volume::plan(
+        &c.session,
+        &model::Volume {
+            storage_class: "nope".into(),
+            ..volume(None)
+        },
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, OpsError::Invalid { attribute, .. } if attribute == "storage_class"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[tokio::test]
+async fn volume_apply_read_grow_refuse_shrink_and_delete() {
+    let c = volume_cluster(2).await;
+    let spec = volume(Some("node-1"));
+    let out = ops::volume::apply(&c.session, &spec, None, None)
+        .await
+        .unwrap();
+    assert_eq!(out.value.state, "healthy");
+    assert!(out.value.replicas.iter().all(|r| r.state == "healthy"));
+    let reqs1 = c.fakes[0].vols.lock().unwrap().ensure_replica.clone();
+    let reqs2 = c.fakes[1].vols.lock().unwrap().ensure_replica.clone();
+    assert_eq!((reqs1.len(), reqs2.len()), (1, 1));
+    assert!(c.fakes[2].vols.lock().unwrap().ensure_replica.is_empty());
+    for r in [&reqs1[0], &reqs2[0]] {
+        assert!(r.export, "two replicas are exported");
+        assert_eq!(r.host_nqn, "nqn.2026-11.io.v2engine:host-node-1");
+        assert_eq!(r.size_mib, 1024);
+        assert!(r.replica.starts_with("v1-r-"));
+    }
+    let eng = c.fakes[0].vols.lock().unwrap().ensure_engine.clone();
+    assert_eq!(eng.len(), 1);
+    assert_eq!(eng[0].replicas[0].disk, "d1", "the local replica by disk");
+    assert_eq!(
+        eng[0].replicas[1].port, 4422,
+        "the remote one by its export"
+    );
+    assert_eq!(eng[0].replicas[1].replica, reqs2[0].replica);
+
+    // Idempotent: the same names again, and the plan keeps the existing replicas.
+    ops::volume::apply(&c.session, &spec, Some(&spec), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.fakes[1].vols.lock().unwrap().ensure_replica[1].replica,
+        reqs2[0].replica
+    );
+    let (stored, st) = ops::volume::read(&c.session, "v1").await.unwrap().unwrap();
+    assert_eq!(stored.frontend, Some(model::storage_class::Frontend::Nvmf));
+    assert_eq!(st.state, "healthy");
+    assert_eq!(st.replicas.len(), 2);
+
+    // Grow in place; shrink refused on `size`.
+    let big = model::Volume {
+        size: "2Gi".into(),
+        ..spec.clone()
+    };
+    let p = ops::volume::plan(&c.session, &big, Some(&spec))
+        .await
+        .unwrap();
+    assert!(p.value.replicas.iter().all(|r| r.state == "healthy"));
+    let err = ops::volume::plan(&c.session, &spec, Some(&big))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, OpsError::Invalid { attribute, .. } if attribute == "size"),
+        "{err}"
+    );
+
+    // Move the engine: deleted on node-1, ensured on node-2.
+    let moved = volume(Some("node-2"));
+    ops::volume::apply(&c.session, &moved, Some(&spec), None)
+        .await
+        .unwrap();
+    assert_eq!(c.fakes[0].vols.lock().unwrap().deleted_engines, ["v1"]);
+    let eng2 = c.fakes[1].vols.lock().unwrap().ensure_engine.clone();
+    assert_eq!(eng2.len(), 1);
+    assert_eq!(eng2[0].host_nqn, "nqn.2026-11.io.v2engine:host-node-2");
+
+    ops::volume::delete(&c.session, &moved).await.unwrap();
+    for f in &c.fakes[..2] {
+        let v = f.vols.lock().unwrap();
+        assert!(v.replicas.is_empty() && v.engines.is_empty(), "{}", f.node);
+    }
+    assert!(ops::volume::read(&c.session, "v1").await.unwrap().is_none());
 }

@@ -13,6 +13,7 @@ pub mod node_v2;
 pub mod session;
 pub mod setting;
 pub mod storage_class;
+pub mod volume;
 
 pub use session::{Observed, Session};
 

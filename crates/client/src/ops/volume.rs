@@ -1,0 +1,721 @@
+//! `volume`: a cluster record plus the replicas, exports and engine that make it real.
+//!
+//! Placement happens at plan time ([`plan`]): the class's filters and sort run over the
+//! observed fleet (engine state, node tags, disks with their records' scheduling flags and
+//! the space the replicas already there take), keeping the volume's healthy replicas where
+//! they are. [`apply`] writes the record to every node, ensures the replicas on their nodes
+//! in parallel (lvol, and an NVMe-oF export when the engine reaches them over the network),
+//! then the engine on the attach node. [`delete`] tears down in reverse and writes a
+//! tombstone. Replica names are derived from volume, node and disk, so a retried apply
+//! finds what an interrupted one made.
+
+use std::collections::BTreeMap;
+
+use futures::future::join_all;
+use model::placement::{DiskCandidate, ExistingReplica, NodeCandidate, PlacementRequest, place};
+use model::status::{ReplicaStatus, VolumeStatus};
+use model::{BlockDisk, NQN_PREFIX, NodeV2, RecordKey, RecordKind, StorageClass, Volume};
+
+use super::session::{Observed, Session};
+use super::{OpsError, Outcome, Warning, json_of, spec_of};
+use crate::v1;
+
+/// The record key: `volume/<name>`.
+pub fn key(name: &str) -> RecordKey {
+    RecordKey::new(RecordKind::Volume, name)
+}
+
+/// The frontend NQN of a volume.
+pub fn volume_nqn(volume: &str) -> String {
+    format!("{NQN_PREFIX}{volume}")
+}
+
+/// The host NQN the attach node presents to the replicas' exports.
+pub fn host_nqn(attach_node: &str) -> String {
+    format!("{NQN_PREFIX}host-{attach_node}")
+}
+
+/// FNV-1a, 64 bits (stable across runs and platforms).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The replica name `<volume>-r-<8 hex>`, derived from volume, node and disk so that a
+/// retried apply names the same replica.
+pub fn replica_name(volume: &str, node: &str, disk: &str) -> String {
+    let h = fnv1a(format!("{volume}\0{node}\0{disk}").as_bytes());
+    format!("{volume}-r-{:08x}", (h ^ (h >> 32)) & 0xffff_ffff)
+}
+
+/// The volume's objects found on the nodes (one `ListVolumeObjects` per node).
+#[derive(Debug, Default, Clone)]
+pub struct Inventory {
+    /// Node → its replicas (of every volume).
+    pub replicas: BTreeMap<String, Vec<v1::ReplicaState>>,
+    /// Node → its engines (of every volume).
+    pub engines: BTreeMap<String, Vec<v1::EngineState>>,
+    /// Nodes whose objects could not be listed, with why.
+    pub unlisted: BTreeMap<String, String>,
+}
+
+impl Inventory {
+    /// The replicas of `volume`, with their nodes.
+    pub fn replicas_of<'a>(
+        &'a self,
+        volume: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a v1::ReplicaState)> + 'a {
+        self.replicas.iter().flat_map(move |(n, rs)| {
+            rs.iter()
+                .filter(move |r| r.volume == volume)
+                .map(move |r| (n.as_str(), r))
+        })
+    }
+
+    /// The engines of `volume`, with their nodes.
+    pub fn engines_of<'a>(
+        &'a self,
+        volume: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a v1::EngineState)> + 'a {
+        self.engines.iter().flat_map(move |(n, es)| {
+            es.iter()
+                .filter(move |e| e.volume == volume && e.state != "absent")
+                .map(move |e| (n.as_str(), e))
+        })
+    }
+}
+
+/// Lists the volume objects of every node in parallel; a node that fails is recorded in
+/// `unlisted` (placement then leaves it out, naming why).
+pub async fn inventory(s: &Session) -> Inventory {
+    let futs = s.fleet.nodes().map(|node| async move {
+        let r = match s.fleet.client(node).await {
+            Ok(mut c) => c.list_volume_objects().await.map_err(|e| e.detail()),
+            Err(e) => Err(e.to_string()),
+        };
+        (node.to_string(), r)
+    });
+    let mut inv = Inventory::default();
+    for (node, r) in join_all(futs).await {
+        match r {
+            Ok(l) => {
+                inv.replicas.insert(node.clone(), l.replicas);
+                inv.engines.insert(node, l.engines);
+            }
+            Err(e) => {
+                inv.unlisted.insert(node, e);
+            }
+        }
+    }
+    inv
+}
+
+fn class_of(obs: &Observed, spec: &Volume) -> Result<StorageClass, OpsError> {
+    let rec = obs
+        .live(&super::storage_class::key(&spec.storage_class))
+        .ok_or_else(|| OpsError::Invalid {
+            attribute: "storage_class".into(),
+            reason: format!(
+                "storage class {:?} is not stored on the nodes (declare it, or apply it first)",
+                spec.storage_class
+            ),
+        })?;
+    spec_of(rec)
+}
+
+fn size_of(spec: &Volume) -> Result<u64, OpsError> {
+    spec.size_bytes().map_err(|reason| OpsError::Invalid {
+        attribute: "size".into(),
+        reason,
+    })
+}
+
+/// Sizes of the volumes named by live records (for the space replicas take).
+fn volume_sizes(obs: &Observed) -> BTreeMap<String, u64> {
+    obs.merged
+        .records
+        .values()
+        .filter(|r| r.key.kind == RecordKind::Volume && !r.deleted)
+        .filter_map(|r| serde_json::from_value::<Volume>(r.spec.clone()).ok())
+        .filter_map(|v| v.size_bytes().ok().map(|b| (v.name, b)))
+        .collect()
+}
+
+/// The fleet as placement sees it.
+pub fn candidates(obs: &Observed, inv: &Inventory) -> Vec<NodeCandidate> {
+    let sizes = volume_sizes(obs);
+    let mut out = Vec::new();
+    for (node, o) in &obs.nodes {
+        let status = o.observation.status.as_ref();
+        let tags = obs
+            .live(&super::node_v2::key(node))
+            .and_then(|r| serde_json::from_value::<NodeV2>(r.spec.clone()).ok())
+            .map(|n| n.tags)
+            .unwrap_or_default();
+        let replicas = inv.replicas.get(node).map(Vec::as_slice).unwrap_or(&[]);
+        let disks = status
+            .map(|st| st.disks.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .filter(|d| d.state == "ready" || d.state == "in_use")
+            .filter_map(|d| {
+                let (_, name) = d.name.split_once('/')?;
+                let rec = obs.live(&super::block_disk::key(node, name))?;
+                let bd: BlockDisk = serde_json::from_value(rec.spec.clone()).ok()?;
+                let provisioned = replicas
+                    .iter()
+                    .filter(|r| r.disk == name)
+                    .map(|r| {
+                        sizes
+                            .get(&r.volume)
+                            .copied()
+                            .unwrap_or(r.size_mib.saturating_mul(1 << 20))
+                    })
+                    .sum();
+                Some(DiskCandidate {
+                    name: name.to_string(),
+                    allow_scheduling: bd.allow_scheduling,
+                    eviction_requested: bd.eviction_requested,
+                    tags: bd.tags,
+                    capacity_bytes: d.capacity_bytes,
+                    free_bytes: d.free_bytes,
+                    reserved_bytes: u64::try_from(bd.storage_reserved_bytes).unwrap_or(0),
+                    provisioned_bytes: provisioned,
+                })
+            })
+            .collect();
+        out.push(NodeCandidate {
+            name: node.clone(),
+            reachable: status.is_some() && !inv.unlisted.contains_key(node),
+            engine_running: status.is_some_and(|st| st.engine_state == "running"),
+            tags,
+            disks,
+        });
+    }
+    out
+}
+
+/// The replica state as the resource shows it.
+fn shown_state(r: &v1::ReplicaState) -> String {
+    match r.state.as_str() {
+        "healthy" => "healthy".into(),
+        "" | "missing" => "failed".into(),
+        other => other.into(),
+    }
+}
+
+/// A planned placement: each replica with its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The status the plan shows.
+    pub status: VolumeStatus,
+    /// Replica names, in the order of `status.replicas`.
+    pub names: Vec<String>,
+}
+
+/// Plans `spec` over the fleet without changing anything: the storage class must exist,
+/// shrinking is refused, and the replicas are placed (kept where healthy ones exist). A
+/// placement failure names why each node was left out.
+pub async fn plan(
+    s: &Session,
+    spec: &Volume,
+    prior: Option<&Volume>,
+) -> Result<Outcome<VolumeStatus>, OpsError> {
+    let (p, warnings) = place_volume(s, spec, prior).await?;
+    Ok(Outcome {
+        value: p.status,
+        warnings,
+    })
+}
+
+/// The volume as it will be stored: the frontend resolved from the class.
+pub async fn resolved(s: &Session, spec: &Volume) -> Result<Volume, OpsError> {
+    let obs = s.observed().await?;
+    let class = class_of(&obs, spec)?;
+    Ok(Volume {
+        frontend: Some(spec.frontend.unwrap_or(class.frontend)),
+        ..spec.clone()
+    })
+}
+
+async fn place_volume(
+    s: &Session,
+    spec: &Volume,
+    prior: Option<&Volume>,
+) -> Result<(Placement, Vec<Warning>), OpsError> {
+    let size = size_of(spec)?;
+    if let Some(a) = &spec.attach_node {
+        s.check_node("attach_node", a)?;
+    }
+    let obs = s.observed().await?;
+    let class = class_of(&obs, spec)?;
+    // A class change replaces the volume: the old replicas are not this volume's.
+    let same_volume = prior.is_some_and(|p| p.storage_class == spec.storage_class);
+    if let Some(p) = prior.filter(|_| same_volume)
+        && let Ok(old) = p.size_bytes()
+        && size < old
+    {
+        return Err(OpsError::Invalid {
+            attribute: "size".into(),
+            reason: format!(
+                "volume {} cannot shrink from {old} to {size} bytes; only growing is supported",
+                spec.name
+            ),
+        });
+    }
+    let inv = inventory(s).await;
+    let mut existing = Vec::new();
+    let mut names: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
+    if same_volume || prior.is_none() {
+        for (node, r) in inv.replicas_of(&spec.name) {
+            existing.push(ExistingReplica {
+                node: node.to_string(),
+                disk: r.disk.clone(),
+                healthy: r.state == "healthy",
+            });
+            names.insert(
+                (node.to_string(), r.disk.clone()),
+                (r.replica.clone(), shown_state(r)),
+            );
+        }
+    }
+    let nodes = candidates(&obs, &inv);
+    let req = PlacementRequest {
+        volume: &spec.name,
+        size_bytes: size,
+        class: &class,
+        attach_node: spec.attach_node.as_deref(),
+        existing: &existing,
+        over_provisioning_percent: s.over_provisioning_percent,
+    };
+    let placed = place(&req, &nodes).map_err(|e| OpsError::Invalid {
+        attribute: "storage_class".into(),
+        reason: e.to_string(),
+    })?;
+    let mut replicas = Vec::new();
+    let mut rnames = Vec::new();
+    for p in &placed {
+        let (name, state) = match names.get(&(p.node.clone(), p.disk.clone())) {
+            Some((n, st)) if p.existing => (n.clone(), st.clone()),
+            _ => (
+                replica_name(&spec.name, &p.node, &p.disk),
+                "planned".to_string(),
+            ),
+        };
+        replicas.push(ReplicaStatus {
+            node: p.node.clone(),
+            disk: p.disk.clone(),
+            state,
+        });
+        rnames.push(name);
+    }
+    // Shown (and used as raid slots) in node order, as a read reports them.
+    let mut pairs: Vec<(ReplicaStatus, String)> = replicas.into_iter().zip(rnames).collect();
+    pairs.sort_by(|a, b| (&a.0.node, &a.0.disk).cmp(&(&b.0.node, &b.0.disk)));
+    let (replicas, rnames): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+    let mut warnings = Vec::new();
+    let replacing = existing.iter().filter(|e| !e.healthy).count();
+    let state = if spec.attach_node.is_none() {
+        "detached"
+    } else if replacing > 0 {
+        "degraded"
+    } else {
+        "healthy"
+    };
+    if replacing > 0 {
+        warnings.push(Warning {
+            summary: format!("Volume {} is degraded", spec.name),
+            detail: format!(
+                "{replacing} replica(s) failed; apply builds the replacement shown as planned"
+            ),
+        });
+    }
+    if let Some(w) = inv.unlisted.iter().next() {
+        warnings.push(Warning {
+            summary: format!("Node {} left out of placement", w.0),
+            detail: format!("its volume objects could not be listed: {}", w.1),
+        });
+    }
+    Ok((
+        Placement {
+            status: VolumeStatus {
+                id: spec.name.clone(),
+                replicas,
+                state: state.into(),
+                nqn: volume_nqn(&spec.name),
+                device_path: String::new(),
+            },
+            names: rnames,
+        },
+        warnings,
+    ))
+}
+
+fn node_err(node: &str, e: impl std::fmt::Display) -> OpsError {
+    OpsError::Nodes(vec![(node.to_string(), e.to_string())])
+}
+
+async fn client(s: &Session, node: &str) -> Result<crate::ExecutorClient, OpsError> {
+    s.fleet
+        .client(node)
+        .await
+        .map_err(|e| OpsError::fleet(format!("cannot reach node {node}"), e))
+}
+
+/// Runs one call per item in parallel; every failure is collected, naming its node.
+async fn all_or_errors<T, Fut>(futs: Vec<Fut>) -> Result<Vec<T>, OpsError>
+where
+    Fut: std::future::Future<Output = Result<T, OpsError>>,
+{
+    let mut out = Vec::new();
+    let mut errs = Vec::new();
+    for r in join_all(futs).await {
+        match r {
+            Ok(v) => out.push(v),
+            Err(OpsError::Nodes(es)) => errs.extend(es),
+            Err(e) => errs.push(("(fleet)".to_string(), e.to_string())),
+        }
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(OpsError::Nodes(errs))
+    }
+}
+
+/// Creates or updates the volume: the record on every node, the replicas on their nodes in
+/// parallel, then the engine on the attach node (after removing it from `prior`'s attach
+/// node when that changed). Without an attach node only the replicas exist ("detached").
+/// `planned` is the placement a plan showed (placed again when absent).
+pub async fn apply(
+    s: &Session,
+    spec: &Volume,
+    prior: Option<&Volume>,
+    planned: Option<&VolumeStatus>,
+) -> Result<Outcome<VolumeStatus>, OpsError> {
+    let spec = resolved(s, spec).await?;
+    let (mut placement, mut warnings) = place_volume(s, &spec, prior).await?;
+    if let Some(p) = planned.filter(|p| !p.replicas.is_empty()) {
+        // Keep the placement the plan promised; names follow from it.
+        let known: BTreeMap<(String, String), String> = placement
+            .status
+            .replicas
+            .iter()
+            .zip(&placement.names)
+            .map(|(r, n)| ((r.node.clone(), r.disk.clone()), n.clone()))
+            .collect();
+        placement.names = p
+            .replicas
+            .iter()
+            .map(|r| {
+                known
+                    .get(&(r.node.clone(), r.disk.clone()))
+                    .cloned()
+                    .unwrap_or_else(|| replica_name(&spec.name, &r.node, &r.disk))
+            })
+            .collect();
+        placement.status.replicas = p.replicas.clone();
+    }
+    let obs = s.observed().await?;
+    let class = class_of(&obs, &spec)?;
+    let size_mib = size_of(&spec)? >> 20;
+    s.write_all(key(&spec.name), json_of(&key(&spec.name), &spec)?, false)
+        .await?;
+
+    // The engine leaves its old node first (attach_node changed or removed).
+    if let Some(old) = prior
+        .and_then(|p| p.attach_node.as_deref())
+        .filter(|old| spec.attach_node.as_deref() != Some(*old))
+    {
+        let mut c = client(s, old).await?;
+        c.delete_engine(v1::DeleteEngineRequest {
+            volume: spec.name.clone(),
+            dry_run: false,
+        })
+        .await
+        .map_err(|e| node_err(old, e.detail()))?;
+    }
+
+    let attach = spec.attach_node.clone();
+    let count = placement.status.replicas.len();
+    let futs: Vec<_> = placement
+        .status
+        .replicas
+        .iter()
+        .zip(&placement.names)
+        .map(|(r, name)| {
+            let export = attach.as_deref().is_some_and(|a| count > 1 || a != r.node);
+            let req = v1::EnsureReplicaRequest {
+                replica: name.clone(),
+                disk: r.disk.clone(),
+                size_mib,
+                thick: !class.thin_provision,
+                export,
+                host_nqn: if export {
+                    attach.as_deref().map(host_nqn).unwrap_or_default()
+                } else {
+                    String::new()
+                },
+                dry_run: false,
+            };
+            let node = r.node.clone();
+            async move {
+                let mut c = client(s, &node).await?;
+                let res = c
+                    .ensure_replica(req)
+                    .await
+                    .map_err(|e| node_err(&node, e.detail()))?;
+                Ok((node, res))
+            }
+        })
+        .collect();
+    let results = all_or_errors(futs).await?;
+    s.invalidate().await;
+
+    let mut status = placement.status.clone();
+    for (r, (_, res)) in status.replicas.iter_mut().zip(&results) {
+        if let Some(st) = &res.replica {
+            r.state = shown_state(st);
+        }
+    }
+    match &attach {
+        None => status.state = "detached".into(),
+        Some(a) => {
+            let members = status
+                .replicas
+                .iter()
+                .zip(&placement.names)
+                .zip(&results)
+                .map(|((r, name), (_, res))| {
+                    if r.node == *a {
+                        Ok(v1::EngineReplica {
+                            replica: name.clone(),
+                            disk: r.disk.clone(),
+                            ..Default::default()
+                        })
+                    } else {
+                        let ex = res
+                            .replica
+                            .as_ref()
+                            .and_then(|st| st.export.as_ref())
+                            .ok_or_else(|| {
+                                node_err(&r.node, format!("replica {name} has no export"))
+                            })?;
+                        Ok(v1::EngineReplica {
+                            replica: name.clone(),
+                            address: ex.address.clone(),
+                            port: ex.port,
+                            ..Default::default()
+                        })
+                    }
+                })
+                .collect::<Result<Vec<_>, OpsError>>()?;
+            let mut c = client(s, a).await?;
+            let res = c
+                .ensure_engine(v1::EnsureEngineRequest {
+                    volume: spec.name.clone(),
+                    host_nqn: host_nqn(a),
+                    replicas: members,
+                    frontend_hosts: vec![],
+                    reconnect: None,
+                    dry_run: false,
+                })
+                .await
+                .map_err(|e| node_err(a, e.detail()))?;
+            status.state = res
+                .engine
+                .map(|e| e.state)
+                .unwrap_or_else(|| "healthy".into());
+            if status.state != "healthy" {
+                warnings.push(Warning {
+                    summary: format!("Volume {} is {}", spec.name, status.state),
+                    detail: format!("the engine on {a} reports {}", status.state),
+                });
+            }
+        }
+    }
+
+    // Replicas the placement no longer uses (replaced failed ones) are removed.
+    let inv = inventory(s).await;
+    let keep: Vec<&String> = placement.names.iter().collect();
+    let stale: Vec<(String, String)> = inv
+        .replicas_of(&spec.name)
+        .filter(|(_, r)| !keep.contains(&&r.replica))
+        .map(|(n, r)| (n.to_string(), r.replica.clone()))
+        .collect();
+    for e in delete_replicas(s, &stale).await {
+        warnings.push(Warning {
+            summary: format!("A replaced replica of volume {} was not removed", spec.name),
+            detail: e,
+        });
+    }
+    Ok(Outcome {
+        value: status,
+        warnings,
+    })
+}
+
+/// Deletes replicas in parallel; returns the failures as messages naming node and replica.
+async fn delete_replicas(s: &Session, replicas: &[(String, String)]) -> Vec<String> {
+    let futs = replicas.iter().map(|(node, replica)| async move {
+        let r = match s.fleet.client(node).await {
+            Ok(mut c) => c
+                .delete_replica(v1::DeleteReplicaRequest {
+                    replica: replica.clone(),
+                    dry_run: false,
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.detail()),
+            Err(e) => Err(e.to_string()),
+        };
+        r.map_err(|e| format!("node {node}: replica {replica}: {e}"))
+    });
+    join_all(futs)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
+}
+
+/// Deletes the volume: its engine (wherever one is found), then its replicas in parallel,
+/// then a tombstone on every node.
+pub async fn delete(s: &Session, prior: &Volume) -> Result<(), OpsError> {
+    let inv = inventory(s).await;
+    let mut engine_nodes: Vec<String> = inv
+        .engines_of(&prior.name)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    if let Some(a) = &prior.attach_node
+        && !engine_nodes.contains(a)
+        && s.fleet.check_node(a).is_ok()
+    {
+        engine_nodes.push(a.clone());
+    }
+    let futs: Vec<_> = engine_nodes
+        .iter()
+        .map(|node| async move {
+            let mut c = client(s, node).await?;
+            c.delete_engine(v1::DeleteEngineRequest {
+                volume: prior.name.clone(),
+                dry_run: false,
+            })
+            .await
+            .map_err(|e| node_err(node, e.detail()))
+        })
+        .collect();
+    all_or_errors(futs).await?;
+    let replicas: Vec<(String, String)> = inv
+        .replicas_of(&prior.name)
+        .map(|(n, r)| (n.to_string(), r.replica.clone()))
+        .collect();
+    let errs = delete_replicas(s, &replicas).await;
+    if !errs.is_empty() {
+        return Err(OpsError::Nodes(
+            errs.into_iter()
+                .map(|e| match e.split_once(": ") {
+                    Some((n, m)) => (n.trim_start_matches("node ").to_string(), m.to_string()),
+                    None => (String::new(), e),
+                })
+                .collect(),
+        ));
+    }
+    if !inv.unlisted.is_empty() {
+        return Err(OpsError::Nodes(
+            inv.unlisted
+                .iter()
+                .map(|(n, e)| {
+                    (
+                        n.clone(),
+                        format!("cannot list the volume objects of {}: {e}", prior.name),
+                    )
+                })
+                .collect(),
+        ));
+    }
+    s.write_all(key(&prior.name), json_of(&key(&prior.name), prior)?, true)
+        .await?;
+    Ok(())
+}
+
+/// The status of `spec` from the nodes' objects.
+pub fn status_from(spec: &Volume, inv: &Inventory) -> VolumeStatus {
+    let engine = spec.attach_node.as_deref().and_then(|a| {
+        inv.engines
+            .get(a)
+            .and_then(|es| es.iter().find(|e| e.volume == spec.name))
+    });
+    let mut replicas: Vec<ReplicaStatus> = inv
+        .replicas_of(&spec.name)
+        .map(|(node, r)| {
+            let rebuilding = engine.is_some_and(|e| {
+                e.members
+                    .iter()
+                    .any(|m| m.replica == r.replica && m.state == "rebuilding")
+            });
+            ReplicaStatus {
+                node: node.to_string(),
+                disk: r.disk.clone(),
+                state: if rebuilding {
+                    "rebuilding".into()
+                } else {
+                    shown_state(r)
+                },
+            }
+        })
+        .collect();
+    replicas.sort_by(|a, b| (&a.node, &a.disk).cmp(&(&b.node, &b.disk)));
+    let state = match (&spec.attach_node, engine) {
+        (None, _) => "detached".to_string(),
+        (Some(_), Some(e)) => e.state.clone(),
+        (Some(_), None) => "absent".to_string(),
+    };
+    VolumeStatus {
+        id: spec.name.clone(),
+        replicas,
+        state,
+        nqn: volume_nqn(&spec.name),
+        device_path: String::new(),
+    }
+}
+
+/// The stored volume (if any) with its observed status.
+pub async fn read(s: &Session, name: &str) -> Result<Option<(Volume, VolumeStatus)>, OpsError> {
+    let obs = s.observed().await?;
+    let Some(rec) = obs.live(&key(name)) else {
+        return Ok(None);
+    };
+    let spec: Volume = spec_of(rec)?;
+    let inv = inventory(s).await;
+    let status = status_from(&spec, &inv);
+    Ok(Some((spec, status)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_names_are_stable_and_distinct() {
+        let a = replica_name("v1", "node-1", "d1");
+        assert_eq!(a, replica_name("v1", "node-1", "d1"));
+        assert_ne!(a, replica_name("v1", "node-2", "d1"));
+        assert_ne!(a, replica_name("v1", "node-1", "d2"));
+        let hex = a.strip_prefix("v1-r-").unwrap();
+        assert_eq!(hex.len(), 8);
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn nqns() {
+        assert_eq!(volume_nqn("v1"), "nqn.2026-11.io.v2engine:v1");
+        assert_eq!(host_nqn("node-1"), "nqn.2026-11.io.v2engine:host-node-1");
+    }
+}
