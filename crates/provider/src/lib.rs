@@ -289,6 +289,7 @@ impl Provider for V2engineProvider {
             "node_v2" => resources::node_v2::read(ctx, res, request).await,
             "storage_class" => resources::storage_class::read(ctx, res, request).await,
             "block_disk" => resources::block_disk::read(ctx, res, request).await,
+            "volume" => resources::volume::read(ctx, res, request).await,
             other => Err(not_yet(other)),
         }
     }
@@ -304,6 +305,7 @@ impl Provider for V2engineProvider {
             "node_v2" => resources::node_v2::plan(ctx, res, request).await,
             "storage_class" => resources::storage_class::plan(ctx, res, request).await,
             "block_disk" => resources::block_disk::plan(ctx, res, request).await,
+            "volume" => resources::volume::plan(ctx, res, request).await,
             other => Err(not_yet(other)),
         }
     }
@@ -346,6 +348,9 @@ impl Provider for V2engineProvider {
                 )
                 .await
             }
+            "volume" => {
+                with_timeout(limit, &what, resources::volume::apply(ctx, res, request)).await
+            }
             other => Err(not_yet(other)),
         }
     }
@@ -361,6 +366,7 @@ impl Provider for V2engineProvider {
             "node_v2" => resources::node_v2::import(ctx, res, &request.id).await?,
             "storage_class" => resources::storage_class::import(ctx, res, &request.id).await?,
             "block_disk" => resources::block_disk::import(ctx, res, &request.id).await?,
+            "volume" => resources::volume::import(ctx, res, &request.id).await?,
             other => return Err(not_yet(other)),
         };
         Ok(ImportResponse {

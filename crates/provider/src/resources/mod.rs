@@ -5,6 +5,7 @@ pub mod block_disk;
 pub mod node_v2;
 pub mod setting;
 pub mod storage_class;
+pub mod volume;
 
 use model::schema::ResourceSchema;
 use tfplugin::provider::{PlanRequest, PlanResponse};

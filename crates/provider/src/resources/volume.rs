@@ -1,0 +1,181 @@
+//! `v2engine_volume`: Terraform's view of `client::ops::volume`.
+//!
+//! The plan shows the placement (`replicas`), `state` and `nqn`. Growing `size` and moving
+//! `attach_node` are in-place updates; shrinking is refused at plan on `size`; a new
+//! `storage_class` (or `name`) replaces the volume. When a new volume cannot be placed at
+//! plan time because its class or disks are only created in the same run, the placement is
+//! left to apply (unknown in the plan, with a warning); apply then places it or fails
+//! naming each node.
+
+use client::ops::OpsError;
+use client::ops::volume as ops;
+use model::Volume;
+use model::status::{ReplicaStatus, VolumeStatus};
+use tfplugin::provider::{
+    ApplyRequest, ApplyResponse, PlanRequest, PlanResponse, ReadRequest, ReadResponse,
+};
+use tfplugin::{Diagnostic, Diagnostics, Value};
+
+use super::{
+    Res, imported, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
+    unknown_at_apply,
+};
+use crate::context::{Context, ops_diag, warning_diags};
+use crate::convert::{mark_unknown, object_from, replace_paths, spec_from_value, to_json};
+
+/// Computed attributes the plan predicts.
+const COMPUTED: [&str; 4] = ["replicas", "state", "nqn", "device_path"];
+
+fn decode(res: &Res, v: &Value) -> Result<Option<Volume>, Diagnostics> {
+    spec_from_value::<Volume>(v, &res.schema, Volume::validate)
+}
+
+/// `spec` with the frontend the prior state resolved (when the configuration leaves it out).
+fn with_prior_frontend(spec: &Volume, prior: Option<&Volume>) -> Volume {
+    Volume {
+        frontend: spec.frontend.or(prior.and_then(|p| p.frontend)),
+        ..spec.clone()
+    }
+}
+
+/// Plans the volume: its placement, or a refusal naming the attribute.
+pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResponse, Diagnostics> {
+    if req.is_destroy() {
+        return Ok(PlanResponse::new(Value::Null));
+    }
+    let Some(spec) = decode(res, &req.config)? else {
+        return Ok(plan_unknown(res, &req));
+    };
+    let prior: Option<Volume> = prior_spec(res, &req);
+    let spec = with_prior_frontend(&spec, prior.as_ref());
+    if prior.as_ref() == Some(&spec) {
+        return Ok(plan_unchanged(&req));
+    }
+    // A replaced volume (new name or class) is planned as a new one.
+    let kept = prior
+        .as_ref()
+        .filter(|p| p.name == spec.name && p.storage_class == spec.storage_class);
+    match ops::plan(ctx, &spec, kept).await {
+        Ok(out) => {
+            let stored = ops::resolved(ctx, &spec)
+                .await
+                .map_err(|e| ops_diag("Cannot plan the volume", e))?;
+            let planned = object_from(&stored, &out.value, &res.ty, &req.config)?;
+            let mut resp = PlanResponse::new(planned);
+            resp.requires_replace =
+                replace_paths(&req.prior_state, &resp.planned_state, &res.schema);
+            resp.diagnostics = warning_diags(&out.warnings);
+            Ok(resp)
+        }
+        // Creating: the class or the disks may come in this same run.
+        Err(OpsError::Invalid { attribute, reason })
+            if kept.is_none() && attribute == "storage_class" =>
+        {
+            let mut planned = object_from(
+                &spec,
+                &VolumeStatus {
+                    id: spec.name.clone(),
+                    nqn: ops::volume_nqn(&spec.name),
+                    ..Default::default()
+                },
+                &res.ty,
+                &req.config,
+            )?;
+            mark_unknown(&mut planned, &["replicas", "state", "device_path"]);
+            if spec.frontend.is_none() {
+                mark_unknown(&mut planned, &["frontend"]);
+            }
+            let mut resp = PlanResponse::new(planned);
+            resp.requires_replace =
+                replace_paths(&req.prior_state, &resp.planned_state, &res.schema);
+            resp.diagnostics = Diagnostic::warning(
+                format!("Placement of volume {} is decided at apply", spec.name),
+                format!("storage_class: {reason}"),
+            )
+            .into();
+            Ok(resp)
+        }
+        Err(e) => Err(ops_diag("The volume cannot be planned", e)),
+    }
+}
+
+/// The replicas the plan showed, when known.
+fn planned_status(req: &ApplyRequest) -> Option<VolumeStatus> {
+    let v = req
+        .planned_state
+        .get_attr("replicas")
+        .filter(|v| v.is_wholly_known() && !v.is_null())?;
+    let replicas: Vec<ReplicaStatus> = serde_json::from_value(to_json(v)?).ok()?;
+    Some(VolumeStatus {
+        replicas,
+        ..Default::default()
+    })
+}
+
+/// Creates, updates or deletes the volume.
+pub async fn apply(
+    ctx: &Context,
+    res: &Res,
+    req: ApplyRequest,
+) -> Result<ApplyResponse, Diagnostics> {
+    if req.is_destroy() {
+        let prior = spec_from_value::<Volume>(&req.prior_state, &res.schema, |_| Ok(()))?
+            .ok_or_else(unknown_at_apply)?;
+        ops::delete(ctx, &prior)
+            .await
+            .map_err(|e| ops_diag("Cannot delete the volume", e))?;
+        return Ok(ApplyResponse {
+            new_state: Value::Null,
+            private: vec![],
+            diagnostics: Diagnostics::new(),
+        });
+    }
+    let spec = decode(res, &req.config)?.ok_or_else(unknown_at_apply)?;
+    let prior = if req.prior_state.is_null() {
+        None
+    } else {
+        spec_from_value::<Volume>(&req.prior_state, &res.schema, |_| Ok(()))?
+    };
+    let spec = with_prior_frontend(&spec, prior.as_ref());
+    let planned = planned_status(&req);
+    let out = ops::apply(ctx, &spec, prior.as_ref(), planned.as_ref())
+        .await
+        .map_err(|e| ops_diag("Cannot apply the volume", e))?;
+    let stored = ops::resolved(ctx, &spec)
+        .await
+        .map_err(|e| ops_diag("Cannot apply the volume", e))?;
+    let mut state = object_from(&stored, &out.value, &res.ty, &req.config)?;
+    // Known planned values are kept (the plan's promise); the refresh shows current ones.
+    for attr in COMPUTED.iter().chain(&["frontend"]) {
+        if let Some(p) = req
+            .planned_state
+            .get_attr(attr)
+            .filter(|v| v.is_wholly_known())
+        {
+            state.set_attr(attr, p.clone());
+        }
+    }
+    Ok(ApplyResponse {
+        new_state: state,
+        private: vec![],
+        diagnostics: warning_diags(&out.warnings),
+    })
+}
+
+/// Reads the volume record and its objects; gone when no node stores it.
+pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResponse, Diagnostics> {
+    let found = ops::read(ctx, &state_str(&req, "name"))
+        .await
+        .map_err(|e| ops_diag("Cannot read the volume", e))?;
+    read_response(res, found, &req.current_state)
+}
+
+/// Imports by volume name.
+pub async fn import(ctx: &Context, res: &Res, name: &str) -> Result<Value, Diagnostics> {
+    let found = ops::read(ctx, name)
+        .await
+        .map_err(|e| ops_diag("Cannot read the volume", e))?;
+    imported(res, found, || {
+        format!("no volume {name:?} is stored on the nodes")
+    })
+}
