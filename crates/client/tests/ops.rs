@@ -598,9 +598,13 @@ async fn volume_apply_read_grow_refuse_shrink_and_delete() {
     let reqs2 = c.fakes[1].vols.lock().unwrap().ensure_replica.clone();
     assert_eq!((reqs1.len(), reqs2.len()), (1, 1));
     assert!(c.fakes[2].vols.lock().unwrap().ensure_replica.is_empty());
+    assert!(
+        !reqs1[0].export,
+        "the attach node's replica is used directly"
+    );
+    assert!(reqs2[0].export, "the remote replica is exported");
+    assert_eq!(reqs2[0].host_nqn, "nqn.2026-11.io.v2engine:host-node-1");
     for r in [&reqs1[0], &reqs2[0]] {
-        assert!(r.export, "two replicas are exported");
-        assert_eq!(r.host_nqn, "nqn.2026-11.io.v2engine:host-node-1");
         assert_eq!(r.size_mib, 1024);
         assert!(r.replica.starts_with("v1-r-"));
     }

@@ -334,7 +334,12 @@ async fn place_volume(
             ),
         });
     }
-    if let Some(w) = inv.unlisted.iter().next() {
+    // Nodes without a running engine cannot list objects; placement says so already.
+    if let Some(w) = inv
+        .unlisted
+        .iter()
+        .find(|(n, _)| obs.status(n).is_some_and(|st| st.engine_state == "running"))
+    {
         warnings.push(Warning {
             summary: format!("Node {} left out of placement", w.0),
             detail: format!("its volume objects could not be listed: {}", w.1),
@@ -441,14 +446,15 @@ pub async fn apply(
     }
 
     let attach = spec.attach_node.clone();
-    let count = placement.status.replicas.len();
     let futs: Vec<_> = placement
         .status
         .replicas
         .iter()
         .zip(&placement.names)
         .map(|(r, name)| {
-            let export = attach.as_deref().is_some_and(|a| count > 1 || a != r.node);
+            // The attach node's own replica is used directly (an exported lvol is claimed
+            // by its subsystem, and a raid could not take it).
+            let export = attach.as_deref().is_some_and(|a| a != r.node);
             let req = v1::EnsureReplicaRequest {
                 replica: name.clone(),
                 disk: r.disk.clone(),
@@ -624,10 +630,18 @@ pub async fn delete(s: &Session, prior: &Volume) -> Result<(), OpsError> {
                 .collect(),
         ));
     }
-    if !inv.unlisted.is_empty() {
+    // A node whose engine is not running cannot list (or hold live) objects; its lvols,
+    // if any, show up as orphans once it runs again.
+    let obs = s.observed().await?;
+    let unlisted: Vec<_> = inv
+        .unlisted
+        .iter()
+        .filter(|(n, _)| obs.status(n).is_some_and(|st| st.engine_state == "running"))
+        .collect();
+    if !unlisted.is_empty() {
         return Err(OpsError::Nodes(
-            inv.unlisted
-                .iter()
+            unlisted
+                .into_iter()
                 .map(|(n, e)| {
                     (
                         n.clone(),

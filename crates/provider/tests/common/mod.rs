@@ -35,6 +35,8 @@ pub struct Node {
     pub name: String,
     pub dir: PathBuf,
     pub socket: PathBuf,
+    /// Extra `serve` flags (e.g. `--data-address`, `--nvmf-ports`).
+    pub extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -59,6 +61,9 @@ impl Node {
             "--spdk-socket".into(),
             d.join("spdk.sock").display().to_string(),
         ]
+        .into_iter()
+        .chain(self.extra.iter().cloned())
+        .collect()
     }
 
     /// Starts the executor and waits until its socket exists (bounded).
@@ -154,6 +159,11 @@ pub struct SimFleet {
 
 impl SimFleet {
     pub fn new(n: usize) -> Self {
+        Self::with_args(n, |_| vec![])
+    }
+
+    /// Like [`SimFleet::new`], with extra `serve` flags per node (numbered from 1).
+    pub fn with_args(n: usize, extra: impl Fn(usize) -> Vec<String>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut nodes = Vec::new();
         for i in 1..=n {
@@ -170,6 +180,7 @@ impl SimFleet {
                 name: format!("node-{i}"),
                 socket: nd.join("executor.sock"),
                 dir: nd,
+                extra: extra(i),
                 child: None,
             };
             node.start();

@@ -1,0 +1,178 @@
+//! `v2engine_volume` with the real terraform over simulated nodes whose executors export
+//! replicas (`--data-address 127.0.0.1`, distinct `--nvmf-ports`) from block disks on real
+//! loop devices: the placement is in the plan, apply builds replicas and the engine, a
+//! second plan is empty, growing is in place, shrinking fails on `size`, destroy converges.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+mod common;
+
+use common::{SimFleet, Tf, header};
+use serde_json::Value;
+
+/// A loop device over a sparse file; detached on drop.
+struct Loop {
+    dev: String,
+}
+
+impl Loop {
+    fn new(img: &std::path::Path) -> Loop {
+        let f = std::fs::File::create(img).unwrap();
+        f.set_len(256 << 20).unwrap();
+        let out = std::process::Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(img)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Loop {
+            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.dev])
+            .status();
+    }
+}
+
+fn resource<'a>(plan: &'a Value, address: &str) -> &'a Value {
+    plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} not in plan"))
+}
+
+fn base(disks: &[(String, &Loop)]) -> String {
+    let mut s = String::from(
+        r#"
+resource "v2engine_data_engine_setting" "this" {
+  enabled            = true
+  hugepage_limit_mib = 64
+}
+
+resource "v2engine_storage_class" "two" {
+  name               = "two"
+  number_of_replicas = 2
+}
+"#,
+    );
+    for (node, l) in disks {
+        s.push_str(&format!(
+            "\nresource \"v2engine_block_disk\" \"{node}\" {{\n  node = \"{node}\"\n  name = \"d1\"\n  path = \"{}\"\n  depends_on = [v2engine_data_engine_setting.this]\n}}\n",
+            l.dev
+        ));
+    }
+    s
+}
+
+fn volume(size: &str) -> String {
+    format!(
+        r#"
+resource "v2engine_volume" "v" {{
+  name          = "v1"
+  size          = "{size}"
+  storage_class = v2engine_storage_class.two.name
+  attach_node   = "node-1"
+  depends_on    = [v2engine_block_disk.node-1, v2engine_block_disk.node-2]
+}}
+"#
+    )
+}
+
+#[test]
+fn volume_plan_apply_grow_refuse_shrink_destroy() {
+    let dir = tempfile::tempdir().unwrap();
+    let l1 = Loop::new(&dir.path().join("d1.img"));
+    let l2 = Loop::new(&dir.path().join("d2.img"));
+    let fleet = SimFleet::with_args(3, |i| {
+        let first = 24_400 + 20 * i;
+        vec![
+            "--data-address".into(),
+            "127.0.0.1".into(),
+            "--nvmf-ports".into(),
+            format!("{first}-{}", first + 19),
+        ]
+    });
+    let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
+    let tf = Tf::new(fleet.dir.path(), "vol");
+    tf.write(&format!("{}{}", header(&fleet.nodes_hcl()), base(&disks)));
+    tf.init();
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+
+    // The placement is in the plan: node-3's engine waits for a reboot.
+    tf.write(&format!(
+        "{}{}{}",
+        header(&fleet.nodes_hcl()),
+        base(&disks),
+        volume("64Mi")
+    ));
+    tf.ok(&["plan", "-input=false", "-no-color", "-out=plan.bin"]);
+    let plan = tf.show_json(Some("plan.bin"));
+    let after = &resource(&plan, "v2engine_volume.v")["change"]["after"];
+    assert_eq!(
+        after["replicas"],
+        serde_json::json!([
+            {"node": "node-1", "disk": "d1", "state": "planned"},
+            {"node": "node-2", "disk": "d1", "state": "planned"},
+        ]),
+        "{after}"
+    );
+    assert_eq!(after["nqn"], "nqn.2026-11.io.v2engine:v1");
+    tf.ok(&["apply", "-input=false", "-no-color", "plan.bin"]);
+    let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "second plan is not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let state = tf.show_json(None);
+    let v = state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "v2engine_volume.v")
+        .unwrap()["values"]
+        .clone();
+    assert_eq!(v["state"], "healthy", "{v}");
+
+    // Grow in place.
+    tf.write(&format!(
+        "{}{}{}",
+        header(&fleet.nodes_hcl()),
+        base(&disks),
+        volume("128Mi")
+    ));
+    let out = tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(out.contains("1 changed, 0 destroyed"), "{out}");
+
+    // Shrink is refused at plan, naming the attribute.
+    tf.write(&format!(
+        "{}{}{}",
+        header(&fleet.nodes_hcl()),
+        base(&disks),
+        volume("64Mi")
+    ));
+    let out = tf.fails(&["plan", "-input=false", "-no-color"]);
+    assert!(out.contains("size") && out.contains("shrink"), "{out}");
+
+    // (terraform destroy plans the configuration too: restore the size first.)
+    tf.write(&format!(
+        "{}{}{}",
+        header(&fleet.nodes_hcl()),
+        base(&disks),
+        volume("128Mi")
+    ));
+    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    drop(fleet);
+}
