@@ -76,13 +76,17 @@ resource "v2engine_storage_class" "two" {
 }
 
 fn volume(size: &str) -> String {
+    volume_on(size, "node-1")
+}
+
+fn volume_on(size: &str, attach: &str) -> String {
     format!(
         r#"
 resource "v2engine_volume" "v" {{
   name          = "v1"
   size          = "{size}"
   storage_class = v2engine_storage_class.two.name
-  attach_node   = "node-1"
+  attach_node   = "{attach}"
   depends_on    = [v2engine_block_disk.node-1, v2engine_block_disk.node-2]
 }}
 "#
@@ -166,13 +170,80 @@ fn volume_plan_apply_grow_refuse_shrink_destroy() {
     let out = tf.fails(&["plan", "-input=false", "-no-color"]);
     assert!(out.contains("size") && out.contains("shrink"), "{out}");
 
+    // Moving the engine is an in-place update.
+    tf.write(&format!(
+        "{}{}{}",
+        header(&fleet.nodes_hcl()),
+        base(&disks),
+        volume_on("128Mi", "node-2")
+    ));
+    let out = tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(out.contains("1 changed, 0 destroyed"), "{out}");
+    tf.ok(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+    ]);
+    let state = tf.show_json(None);
+    let v = state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "v2engine_volume.v")
+        .unwrap()["values"]
+        .clone();
+    assert_eq!(v["state"], "healthy", "{v}");
+    assert_eq!(v["attach_node"], "node-2", "{v}");
+
     // (terraform destroy plans the configuration too: restore the size first.)
     tf.write(&format!(
         "{}{}{}",
         header(&fleet.nodes_hcl()),
         base(&disks),
-        volume("128Mi")
+        volume_on("128Mi", "node-2")
     ));
+    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    drop(fleet);
+}
+
+#[test]
+fn a_volume_created_with_its_class_and_disks_is_placed_at_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let l1 = Loop::new(&dir.path().join("e1.img"));
+    let l2 = Loop::new(&dir.path().join("e2.img"));
+    let fleet = SimFleet::with_args(3, |i| {
+        let first = 25_400 + 20 * i;
+        vec![
+            "--data-address".into(),
+            "127.0.0.1".into(),
+            "--nvmf-ports".into(),
+            format!("{first}-{}", first + 19),
+        ]
+    });
+    let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
+    let tf = Tf::new(fleet.dir.path(), "together");
+    tf.write(&format!(
+        "{}{}{}",
+        header(&fleet.nodes_hcl()),
+        base(&disks),
+        volume("64Mi")
+    ));
+    tf.init();
+    let out = tf.ok(&["plan", "-input=false", "-no-color"]);
+    assert!(
+        out.contains("Placement of volume v1 is decided at apply"),
+        "{out}"
+    );
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "second plan is not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     drop(fleet);
 }
