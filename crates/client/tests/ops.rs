@@ -24,6 +24,7 @@ struct Fake {
     records: Mutex<BTreeMap<(String, String), v1::Record>>,
     observes: AtomicUsize,
     puts: AtomicUsize,
+    lists: AtomicUsize,
     reboot_needed: bool,
     /// Volume tests: the engine runs and the node has one ready disk `d1`.
     running: bool,
@@ -296,6 +297,7 @@ impl Executor for Svc {
         &self,
         _: Request<v1::ListVolumeObjectsRequest>,
     ) -> Result<Response<v1::ListVolumeObjectsResponse>, Status> {
+        self.lists.fetch_add(1, Ordering::SeqCst);
         let v = self.vols.lock().unwrap();
         Ok(Response::new(v1::ListVolumeObjectsResponse {
             objects: vec![],
@@ -550,6 +552,55 @@ async fn volume_plan_places_replicas_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(detached.value.state, "detached");
+}
+
+#[tokio::test]
+async fn volume_plans_and_reads_cost_one_listing_per_node_until_a_change() {
+    let c = volume_cluster(2).await;
+    for i in 0..20 {
+        let v = model::Volume {
+            name: format!("v{i}"),
+            ..volume(Some("node-1"))
+        };
+        ops::volume::plan(&c.session, &v, None).await.unwrap();
+        assert!(
+            ops::volume::read(&c.session, &v.name)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    for f in &c.fakes {
+        assert_eq!(
+            f.lists.load(Ordering::SeqCst),
+            1,
+            "{} listed more than once",
+            f.node
+        );
+    }
+    // A volume apply changes SPDK: the next plan looks again.
+    ops::volume::apply(&c.session, &volume(Some("node-1")), None, None)
+        .await
+        .unwrap();
+    let before: Vec<usize> = c
+        .fakes
+        .iter()
+        .map(|f| f.lists.load(Ordering::SeqCst))
+        .collect();
+    ops::volume::plan(&c.session, &volume(Some("node-1")), None)
+        .await
+        .unwrap();
+    ops::volume::plan(&c.session, &volume(Some("node-1")), None)
+        .await
+        .unwrap();
+    for (f, b) in c.fakes.iter().zip(before) {
+        assert_eq!(
+            f.lists.load(Ordering::SeqCst),
+            b + 1,
+            "{} not listed again exactly once",
+            f.node
+        );
+    }
 }
 
 #[tokio::test]

@@ -60,6 +60,7 @@ pub struct Session {
     pub over_provisioning_percent: u64,
     cache: Mutex<Option<Arc<Observed>>>,
     pending: Mutex<BTreeMap<RecordKey, Record>>,
+    inventory: Mutex<Option<Arc<super::volume::Inventory>>>,
 }
 
 impl Session {
@@ -70,6 +71,7 @@ impl Session {
             over_provisioning_percent,
             cache: Mutex::new(None),
             pending: Mutex::new(BTreeMap::new()),
+            inventory: Mutex::new(None),
         }
     }
 
@@ -99,9 +101,15 @@ impl Session {
         Ok(o)
     }
 
-    /// Forgets the cached observation (after a write).
+    /// Forgets the cached observation and volume inventory (after a write).
     pub async fn invalidate(&self) {
         *self.cache.lock().await = None;
+        *self.inventory.lock().await = None;
+    }
+
+    /// The volume inventory cached for this run (see `ops::volume::inventory`).
+    pub(crate) fn inventory_cache(&self) -> &Mutex<Option<Arc<super::volume::Inventory>>> {
+        &self.inventory
     }
 
     /// Registers `rec` as planned in this run and returns every record planned so far,

@@ -89,9 +89,21 @@ impl Inventory {
     }
 }
 
+/// The volume inventory for plans and reads: fetched once per run and kept until something
+/// is written (so refresh stays one `ListVolumeObjects` per node, not per volume).
+pub async fn inventory(s: &Session) -> std::sync::Arc<Inventory> {
+    let mut cache = s.inventory_cache().lock().await;
+    if let Some(inv) = cache.as_ref() {
+        return inv.clone();
+    }
+    let inv = std::sync::Arc::new(fetch_inventory(s).await);
+    *cache = Some(inv.clone());
+    inv
+}
+
 /// Lists the volume objects of every node in parallel; a node that fails is recorded in
 /// `unlisted` (placement then leaves it out, naming why).
-pub async fn inventory(s: &Session) -> Inventory {
+pub async fn fetch_inventory(s: &Session) -> Inventory {
     let futs = s.fleet.nodes().map(|node| async move {
         let r = match s.fleet.client(node).await {
             Ok(mut c) => c.list_volume_objects().await.map_err(|e| e.detail()),
@@ -402,6 +414,20 @@ pub async fn apply(
     prior: Option<&Volume>,
     planned: Option<&VolumeStatus>,
 ) -> Result<Outcome<VolumeStatus>, OpsError> {
+    // Place against what the nodes hold now, not a view cached earlier in the run.
+    s.invalidate().await;
+    let r = apply_inner(s, spec, prior, planned).await;
+    // SPDK changed on the nodes: later plans and reads of this run look again.
+    s.invalidate().await;
+    r
+}
+
+async fn apply_inner(
+    s: &Session,
+    spec: &Volume,
+    prior: Option<&Volume>,
+    planned: Option<&VolumeStatus>,
+) -> Result<Outcome<VolumeStatus>, OpsError> {
     let spec = resolved(s, spec).await?;
     let (mut placement, mut warnings) = place_volume(s, &spec, prior).await?;
     if let Some(p) = planned.filter(|p| !p.replicas.is_empty()) {
@@ -546,7 +572,7 @@ pub async fn apply(
     }
 
     // Replicas the placement no longer uses (replaced failed ones) are removed.
-    let inv = inventory(s).await;
+    let inv = fetch_inventory(s).await;
     let keep: Vec<&String> = placement.names.iter().collect();
     let stale: Vec<(String, String)> = inv
         .replicas_of(&spec.name)
@@ -591,7 +617,14 @@ async fn delete_replicas(s: &Session, replicas: &[(String, String)]) -> Vec<Stri
 /// Deletes the volume: its engine (wherever one is found), then its replicas in parallel,
 /// then a tombstone on every node.
 pub async fn delete(s: &Session, prior: &Volume) -> Result<(), OpsError> {
-    let inv = inventory(s).await;
+    let r = delete_inner(s, prior).await;
+    // SPDK changed on the nodes: later plans and reads of this run look again.
+    s.invalidate().await;
+    r
+}
+
+async fn delete_inner(s: &Session, prior: &Volume) -> Result<(), OpsError> {
+    let inv = fetch_inventory(s).await;
     let mut engine_nodes: Vec<String> = inv
         .engines_of(&prior.name)
         .map(|(n, _)| n.to_string())
