@@ -131,7 +131,10 @@ async fn loop_devices_become_disks_or_are_refused_untouched() {
     // Read-only: a read-write ext4 mount has the kernel itself update the superblock at
     // times of its choosing, which would make "left untouched" fail for reasons not ours.
     // A read-only mount is still a mount, and must be refused all the same.
-    run("mount", &["-o", "ro", &mnt.dev, &mount_dir.display().to_string()]);
+    run(
+        "mount",
+        &["-o", "ro", &mnt.dev, &mount_dir.display().to_string()],
+    );
     let _mounted = Mounted {
         dir: mount_dir.clone(),
     };
