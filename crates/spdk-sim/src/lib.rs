@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod disk;
+pub mod entry;
 pub mod fabric;
 pub mod json;
 pub mod jsonrpc;
