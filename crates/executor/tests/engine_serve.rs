@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use engine_support::{EngineGuard, alive, connect, setting, spdk_sim, until};
+use engine_support::{EngineGuard, alive, connect, setting, spdk_sim, try_connect, until};
 use executor::host::sim::{SimHost, SimState};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -73,7 +73,7 @@ async fn status_when(socket: &Path, what: &str, f: fn(&pb::NodeStatus) -> bool) 
             if !socket.exists() {
                 return None;
             }
-            let mut c = connect(&socket).await;
+            let mut c = try_connect(&socket).await.ok()?;
             let st = c
                 .get_node_status(pb::GetNodeStatusRequest {})
                 .await

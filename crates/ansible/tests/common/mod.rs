@@ -368,7 +368,7 @@ impl SimNode {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.socket.exists() {
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "executor of {} did not start",
@@ -376,7 +376,6 @@ impl SimNode {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
 
     /// The host's files: state dir, host root, simulated host.

@@ -265,6 +265,12 @@ impl TestNode {
 
 /// A client of the executor at `socket`.
 pub async fn connect(path: &Path) -> ExecutorClient<Channel> {
+    try_connect(path).await.unwrap()
+}
+
+/// A client of the executor at `socket`, or the error when nobody listens yet (the
+/// socket file appears at bind(2), a moment before listen(2) accepts connections).
+pub async fn try_connect(path: &Path) -> Result<ExecutorClient<Channel>, tonic::transport::Error> {
     let path = path.to_path_buf();
     let ch = Endpoint::from_static("http://executor.local")
         .connect_with_connector(tower::service_fn(move |_: http::Uri| {
@@ -275,7 +281,6 @@ pub async fn connect(path: &Path) -> ExecutorClient<Channel> {
                 ))
             }
         }))
-        .await
-        .unwrap();
-    ExecutorClient::new(ch)
+        .await?;
+    Ok(ExecutorClient::new(ch))
 }

@@ -77,7 +77,7 @@ impl Node {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.socket.exists() {
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "executor of {} did not start",
@@ -85,8 +85,6 @@ impl Node {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        // The socket file appears before accept(); give the first reconcile a moment.
-        std::thread::sleep(Duration::from_millis(50));
     }
 
     /// Stops the executor (SIGKILL by PID) and waits for it, then its engine (the
