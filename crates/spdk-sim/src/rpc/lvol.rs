@@ -249,14 +249,30 @@ struct Resize {
     size_in_mib: u64,
 }
 
-/// `bdev_lvol_resize {name, size_in_mib}`.
+/// `bdev_lvol_resize {name, size_in_mib}`: resizes the blob, then notifies the bdev, whose
+/// consumers follow (an NVMe-oF namespace tells its hosts, a raid recomputes its size; see
+/// `state::resize`).
 ///
 /// # Errors
-/// -19 unknown lvol, -32602 "No space left on device".
+/// -19 unknown lvol, -32602 "No space left on device"; -32602 "Device or resource busy" when
+/// shrinking an lvol that is in use (raid member, namespace): as in SPDK the blob is already
+/// smaller then, the bdev keeps its size.
 pub fn resize(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: Resize = decode(params, Decoder::Bdev)?;
     let (lvs, lvol) = find_lvol(t, &p.name)?;
     t.with_lvs(lvs, |s| s.resize(lvol, p.size_in_mib))?;
+    let wanted = t
+        .lvstores
+        .iter()
+        .find(|l| l.uuid == lvs)
+        .and_then(|l| l.get(lvol).map(|v| l.blocks(v.num_clusters)));
+    let have = t.bdev(&lvol.to_string()).map(|b| b.num_blocks);
+    if wanted.is_some() && have.is_some() && wanted != have {
+        return Err(RpcError::coded_errno(
+            crate::rpc_error::INVALID_PARAMS,
+            errno::EBUSY,
+        ));
+    }
     Ok(J::Bool(true))
 }
 

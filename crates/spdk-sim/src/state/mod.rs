@@ -11,6 +11,7 @@ pub mod nvme;
 pub mod nvmf;
 pub mod raid;
 mod render;
+mod resize;
 
 use crate::disk::device;
 use crate::fabric::proto::{NsInfo, ToHost};
@@ -273,33 +274,9 @@ impl Target {
         let out = f(&mut copy)?;
         persist(&copy)?;
         self.lvstores[idx] = copy;
-        self.refresh_lvol_sizes(uuid);
+        // A refused shrink is reported by `bdev_lvol_resize`, which checks the bdev's size.
+        let _refused = self.refresh_lvol_sizes(uuid);
         Ok(out)
-    }
-
-    fn refresh_lvol_sizes(&mut self, uuid: Uuid) {
-        let Some(idx) = self.lvs_index(uuid) else {
-            return;
-        };
-        let lvs = &self.lvstores[idx];
-        let mut changed_ns = Vec::new();
-        for b in &mut self.bdevs {
-            if let BdevKind::Lvol { lvs: l } = b.kind
-                && l == uuid
-                && let Some(lvol) = lvs.get(b.uuid)
-            {
-                let blocks = lvs.blocks(lvol.num_clusters);
-                if b.num_blocks != blocks {
-                    b.num_blocks = blocks;
-                    if let Some(Claimer::Nvmf(nqn)) = &b.claim {
-                        changed_ns.push(nqn.clone());
-                    }
-                }
-            }
-        }
-        for nqn in changed_ns {
-            self.notify_hosts(&nqn);
-        }
     }
 
     /// Unloads an lvstore (its base went away): lvol bdevs disappear, the device keeps the data.
@@ -423,8 +400,11 @@ impl Target {
                     }
                 }
                 Some(info) => {
-                    if let Some(b) = self.bdev_mut(bdev) {
-                        b.num_blocks = info.num_blocks;
+                    // bdev_nvme: "NSID n is resized" → spdk_bdev_notify_blockcnt_change.
+                    if let Err(e) = self.notify_blockcnt_change(bdev, info.num_blocks) {
+                        eprintln!(
+                            "spdk-sim: Could not change num blocks for nvme bdev: name {bdev}, errno: -{e}."
+                        );
                     }
                 }
             }
