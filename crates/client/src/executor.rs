@@ -21,6 +21,14 @@ pub enum ClientError {
         #[source]
         source: TransportError,
     },
+    /// The executor could not be reached earlier in this run; not tried again.
+    #[error("node {node}: unreachable: {reason}")]
+    Unreachable {
+        /// Node name.
+        node: String,
+        /// The first failure, as text.
+        reason: String,
+    },
     /// The executor answered with an error.
     #[error("node {node}: {method} failed: {message} ({code:?})")]
     Rpc {
@@ -48,10 +56,38 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// True when the node is down or cut off (see [`TransportError::is_node_down`]), or an
+    /// established connection stopped answering; false for security and configuration
+    /// failures and for errors the executor itself returned.
+    pub fn is_node_down(&self) -> bool {
+        match self {
+            ClientError::Connect { source, .. } => source.is_node_down(),
+            ClientError::Unreachable { .. } => true,
+            ClientError::Rpc { code, .. } => {
+                matches!(
+                    code,
+                    tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+                )
+            }
+            ClientError::BadRecord { .. } => false,
+        }
+    }
+
+    /// The node this error is about.
+    pub fn node(&self) -> &str {
+        match self {
+            ClientError::Connect { node, .. }
+            | ClientError::Unreachable { node, .. }
+            | ClientError::Rpc { node, .. }
+            | ClientError::BadRecord { node, .. } => node,
+        }
+    }
+
     /// The error without the node name (for messages that already name it).
     pub fn detail(&self) -> String {
         match self {
             ClientError::Connect { source, .. } => source.to_string(),
+            ClientError::Unreachable { reason, .. } => format!("unreachable: {reason}"),
             ClientError::Rpc {
                 method,
                 code,
@@ -69,7 +105,9 @@ impl ClientError {
     /// The gRPC code when the executor answered, `Unavailable` when it could not be reached.
     pub fn code(&self) -> tonic::Code {
         match self {
-            ClientError::Connect { .. } => tonic::Code::Unavailable,
+            ClientError::Connect { .. } | ClientError::Unreachable { .. } => {
+                tonic::Code::Unavailable
+            }
             ClientError::Rpc { code, .. } => *code,
             ClientError::BadRecord { .. } => tonic::Code::DataLoss,
         }

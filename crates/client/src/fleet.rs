@@ -46,6 +46,18 @@ pub struct Fleet {
     endpoints: BTreeMap<String, Endpoint>,
     options: TransportOptions,
     clients: tokio::sync::Mutex<BTreeMap<String, ExecutorClient>>,
+    /// Nodes found down in this fleet's lifetime (one run), with the first failure: not
+    /// dialled again, so a dead node costs one connect timeout per run, not one per call.
+    down: tokio::sync::Mutex<BTreeMap<String, String>>,
+}
+
+/// [`Fleet::observe_reachable`]: the nodes that answered, and those that are down.
+#[derive(Debug, Default)]
+pub struct PartialObservation {
+    /// Nodes that answered.
+    pub nodes: BTreeMap<String, NodeObservation>,
+    /// Nodes that are down or cut off, with why.
+    pub down: BTreeMap<String, String>,
 }
 
 impl Fleet {
@@ -55,6 +67,7 @@ impl Fleet {
             endpoints,
             options,
             clients: tokio::sync::Mutex::new(BTreeMap::new()),
+            down: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -92,13 +105,27 @@ impl Fleet {
         if let Some(c) = self.clients.lock().await.get(node) {
             return Ok(c.clone());
         }
+        if let Some(reason) = self.down.lock().await.get(node) {
+            return Err(ClientError::Unreachable {
+                node: node.to_string(),
+                reason: reason.clone(),
+            });
+        }
         let endpoint = self.endpoints.get(node).ok_or_else(|| ClientError::Rpc {
             node: node.to_string(),
             method: "connect",
             code: tonic::Code::NotFound,
             message: "node is not in the fleet".into(),
         })?;
-        let c = ExecutorClient::connect_with(node, endpoint, &self.options).await?;
+        let c = match ExecutorClient::connect_with(node, endpoint, &self.options).await {
+            Ok(c) => c,
+            Err(e) => {
+                if e.is_node_down() {
+                    self.down.lock().await.insert(node.to_string(), e.detail());
+                }
+                return Err(e);
+            }
+        };
         self.clients
             .lock()
             .await
@@ -148,6 +175,63 @@ impl Fleet {
             })
         })
         .await
+    }
+
+    /// Observes every node once, in parallel, tolerating nodes that are down (see
+    /// [`ClientError::is_node_down`]); any other failure (host key, credentials, an
+    /// executor error) is still an error.
+    pub async fn observe_reachable(&self) -> Result<PartialObservation, FleetError> {
+        let futs = self.endpoints.keys().map(|node| async move {
+            let r = match self.connect_node(node).await {
+                Ok(mut c) => c.observe().await,
+                Err(e) => Err(e),
+            };
+            (node.clone(), r)
+        });
+        let mut out = PartialObservation::default();
+        let mut errors = Vec::new();
+        for (node, r) in join_all(futs).await {
+            match r {
+                Ok((observation, records)) => {
+                    out.nodes.insert(
+                        node,
+                        NodeObservation {
+                            observation,
+                            records,
+                        },
+                    );
+                }
+                Err(e) if e.is_node_down() => {
+                    out.down.insert(node, e.detail());
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(FleetError::Nodes(errors))
+        }
+    }
+
+    /// Writes `records` to the nodes named in `nodes`, in parallel.
+    pub async fn put_some(&self, nodes: &[String], records: &[Record]) -> Result<(), FleetError> {
+        let futs = nodes.iter().map(|node| async move {
+            match self.connect_node(node).await {
+                Ok(mut c) => c.put_records(records).await.map(|_| ()),
+                Err(e) => Err(e),
+            }
+        });
+        let errors: Vec<ClientError> = join_all(futs)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(FleetError::Nodes(errors))
+        }
     }
 
     /// Writes `records` to every node.

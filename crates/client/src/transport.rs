@@ -147,6 +147,18 @@ impl TransportError {
             _ => false,
         }
     }
+
+    /// True when the node or its executor is down (unreachable, timed out, socket absent or
+    /// refusing), as opposed to a configuration or security failure (host key, credentials,
+    /// certificates), which must never be taken for a node failure.
+    pub fn is_node_down(&self) -> bool {
+        match self {
+            TransportError::Unix { .. } => true,
+            TransportError::Ssh(e) => e.is_node_down(),
+            TransportError::Tls(e) => e.is_unreachable(),
+            TransportError::Unsupported { .. } | TransportError::Grpc { .. } => false,
+        }
+    }
 }
 
 /// Opens a channel to the executor at `endpoint`. The connection is made now (not lazily),

@@ -530,7 +530,7 @@ fn volume(attach: Option<&str>) -> model::Volume {
 #[tokio::test]
 async fn volume_plan_places_replicas_and_changes_nothing() {
     let c = volume_cluster(2).await;
-    let out = ops::volume::plan(&c.session, &volume(Some("node-1")), None)
+    let out = ops::volume::plan(&c.session, &volume(Some("node-1")), None, &[])
         .await
         .unwrap();
     let placed: Vec<(&str, &str, &str)> = out
@@ -548,7 +548,7 @@ async fn volume_plan_places_replicas_and_changes_nothing() {
     for f in &c.fakes {
         assert!(f.vols.lock().unwrap().ensure_replica.is_empty());
     }
-    let detached = ops::volume::plan(&c.session, &volume(None), None)
+    let detached = ops::volume::plan(&c.session, &volume(None), None, &[])
         .await
         .unwrap();
     assert_eq!(detached.value.state, "detached");
@@ -562,9 +562,9 @@ async fn volume_plans_and_reads_cost_one_listing_per_node_until_a_change() {
             name: format!("v{i}"),
             ..volume(Some("node-1"))
         };
-        ops::volume::plan(&c.session, &v, None).await.unwrap();
+        ops::volume::plan(&c.session, &v, None, &[]).await.unwrap();
         assert!(
-            ops::volume::read(&c.session, &v.name)
+            ops::volume::read(&c.session, &v.name, &[])
                 .await
                 .unwrap()
                 .is_none()
@@ -579,7 +579,7 @@ async fn volume_plans_and_reads_cost_one_listing_per_node_until_a_change() {
         );
     }
     // A volume apply changes SPDK: the next plan looks again.
-    ops::volume::apply(&c.session, &volume(Some("node-1")), None, None)
+    ops::volume::apply(&c.session, &volume(Some("node-1")), None, None, &[])
         .await
         .unwrap();
     let before: Vec<usize> = c
@@ -587,10 +587,10 @@ async fn volume_plans_and_reads_cost_one_listing_per_node_until_a_change() {
         .iter()
         .map(|f| f.lists.load(Ordering::SeqCst))
         .collect();
-    ops::volume::plan(&c.session, &volume(Some("node-1")), None)
+    ops::volume::plan(&c.session, &volume(Some("node-1")), None, &[])
         .await
         .unwrap();
-    ops::volume::plan(&c.session, &volume(Some("node-1")), None)
+    ops::volume::plan(&c.session, &volume(Some("node-1")), None, &[])
         .await
         .unwrap();
     for (f, b) in c.fakes.iter().zip(before) {
@@ -606,7 +606,7 @@ async fn volume_plans_and_reads_cost_one_listing_per_node_until_a_change() {
 #[tokio::test]
 async fn volume_plan_errors_name_the_class_and_each_excluded_node() {
     let c = volume_cluster(3).await;
-    let err = ops::volume::plan(&c.session, &volume(Some("node-1")), None)
+    let err = ops::volume::plan(&c.session, &volume(Some("node-1")), None, &[])
         .await
         .unwrap_err();
     match err {
@@ -626,6 +626,7 @@ async fn volume_plan_errors_name_the_class_and_each_excluded_node() {
             ..volume(None)
         },
         None,
+        &[],
     )
     .await
     .unwrap_err();
@@ -640,7 +641,7 @@ async fn volume_plan_errors_name_the_class_and_each_excluded_node() {
 async fn volume_apply_read_grow_refuse_shrink_and_delete() {
     let c = volume_cluster(2).await;
     let spec = volume(Some("node-1"));
-    let out = ops::volume::apply(&c.session, &spec, None, None)
+    let out = ops::volume::apply(&c.session, &spec, None, None, &[])
         .await
         .unwrap();
     assert_eq!(out.value.state, "healthy");
@@ -669,14 +670,17 @@ async fn volume_apply_read_grow_refuse_shrink_and_delete() {
     assert_eq!(eng[0].replicas[1].replica, reqs2[0].replica);
 
     // Idempotent: the same names again, and the plan keeps the existing replicas.
-    ops::volume::apply(&c.session, &spec, Some(&spec), None)
+    ops::volume::apply(&c.session, &spec, Some(&spec), None, &[])
         .await
         .unwrap();
     assert_eq!(
         c.fakes[1].vols.lock().unwrap().ensure_replica[1].replica,
         reqs2[0].replica
     );
-    let (stored, st) = ops::volume::read(&c.session, "v1").await.unwrap().unwrap();
+    let (stored, st) = ops::volume::read(&c.session, "v1", &[])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.frontend, Some(model::storage_class::Frontend::Nvmf));
     assert_eq!(st.state, "healthy");
     assert_eq!(st.replicas.len(), 2);
@@ -686,11 +690,11 @@ async fn volume_apply_read_grow_refuse_shrink_and_delete() {
         size: "2Gi".into(),
         ..spec.clone()
     };
-    let p = ops::volume::plan(&c.session, &big, Some(&spec))
+    let p = ops::volume::plan(&c.session, &big, Some(&spec), &[])
         .await
         .unwrap();
     assert!(p.value.replicas.iter().all(|r| r.state == "healthy"));
-    let err = ops::volume::plan(&c.session, &spec, Some(&big))
+    let err = ops::volume::plan(&c.session, &spec, Some(&big), &[])
         .await
         .unwrap_err();
     assert!(
@@ -700,7 +704,7 @@ async fn volume_apply_read_grow_refuse_shrink_and_delete() {
 
     // Move the engine: deleted on node-1, ensured on node-2.
     let moved = volume(Some("node-2"));
-    ops::volume::apply(&c.session, &moved, Some(&spec), None)
+    ops::volume::apply(&c.session, &moved, Some(&spec), None, &[])
         .await
         .unwrap();
     assert_eq!(c.fakes[0].vols.lock().unwrap().deleted_engines, ["v1"]);
@@ -713,5 +717,10 @@ async fn volume_apply_read_grow_refuse_shrink_and_delete() {
         let v = f.vols.lock().unwrap();
         assert!(v.replicas.is_empty() && v.engines.is_empty(), "{}", f.node);
     }
-    assert!(ops::volume::read(&c.session, "v1").await.unwrap().is_none());
+    assert!(
+        ops::volume::read(&c.session, "v1", &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -247,3 +247,139 @@ fn a_volume_created_with_its_class_and_disks_is_placed_at_apply() {
     tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     drop(fleet);
 }
+
+fn volume_values(tf: &Tf) -> Value {
+    let state = tf.show_json(None);
+    state["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "v2engine_volume.v")
+        .unwrap()["values"]
+        .clone()
+}
+
+/// Refreshes until the volume's state is `want` (bounded: the rebuild runs in the engine).
+fn refresh_until(tf: &Tf, want: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        tf.ok(&[
+            "apply",
+            "-refresh-only",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+        ]);
+        let v = volume_values(tf);
+        if v["state"] == want {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "volume never became {want}: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn a_replica_on_a_failed_node_is_replaced_and_the_leftover_removed_when_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let loops: Vec<Loop> = (1..=3)
+        .map(|i| Loop::new(&dir.path().join(format!("f{i}.img"))))
+        .collect();
+    let mut fleet = SimFleet::with_args(3, |i| {
+        let first = 26_400 + 20 * i;
+        vec![
+            "--data-address".into(),
+            "127.0.0.1".into(),
+            "--nvmf-ports".into(),
+            format!("{first}-{}", first + 19),
+        ]
+    });
+    let disks: Vec<(String, &Loop)> = loops
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("node-{}", i + 1), l))
+        .collect();
+    let tf = Tf::new(fleet.dir.path(), "failover");
+    // The volume depends on every disk, so destroy removes it before any of them.
+    let config = |fleet: &SimFleet| {
+        format!(
+            "{}{}{}",
+            header(&fleet.nodes_hcl()),
+            base(&disks),
+            volume("64Mi").replace(
+                "v2engine_block_disk.node-2]",
+                "v2engine_block_disk.node-2, v2engine_block_disk.node-3]"
+            )
+        )
+    };
+    tf.write(&format!("{}{}", header(&fleet.nodes_hcl()), base(&disks)));
+    tf.init();
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    // node-3 gets its hugepages at the reboot; its disk attaches at the next apply.
+    fleet.node("node-3").reboot();
+    tf.write(&config(&fleet));
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let v = refresh_until(&tf, "healthy");
+    let nodes: Vec<&str> = v["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["node-1", "node-2"], "{v}");
+
+    // node-2 fails (executor and engine killed): the plan shows the volume degraded and
+    // the replacement on node-3; node-2's disk is kept as last known, not re-created.
+    fleet.node("node-2").stop();
+    tf.ok(&["plan", "-input=false", "-no-color", "-out=heal.bin"]);
+    let plan = tf.show_json(Some("heal.bin"));
+    let change = &resource(&plan, "v2engine_volume.v")["change"];
+    assert_eq!(change["actions"], serde_json::json!(["update"]), "{change}");
+    assert_eq!(change["after"]["state"], "degraded", "{change}");
+    assert_eq!(
+        change["after"]["replicas"],
+        serde_json::json!([
+            {"node": "node-1", "disk": "d1", "state": "healthy"},
+            {"node": "node-3", "disk": "d1", "state": "planned"},
+        ]),
+        "{change}"
+    );
+    assert_eq!(
+        change["before"]["replicas"][1],
+        serde_json::json!({"node": "node-2", "disk": "d1", "state": "unreachable"}),
+        "{change}"
+    );
+    for r in plan["resource_changes"].as_array().unwrap() {
+        if r["address"] != "v2engine_volume.v" {
+            assert_eq!(r["change"]["actions"], serde_json::json!(["no-op"]), "{r}");
+        }
+    }
+    let out = tf.ok(&["apply", "-input=false", "-no-color", "heal.bin"]);
+    assert!(out.contains("Node node-2 is unreachable"), "{out}");
+    let v = refresh_until(&tf, "healthy");
+    assert_eq!(
+        v["replicas"],
+        serde_json::json!([
+            {"node": "node-1", "disk": "d1", "state": "healthy"},
+            {"node": "node-3", "disk": "d1", "state": "healthy"},
+        ]),
+        "{v}"
+    );
+
+    // node-2 returns: its old replica is stale, and the next apply removes it.
+    fleet.node("node-2").start();
+    let out = tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(out.contains("1 changed, 0 destroyed"), "{out}");
+    let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "plan after the repair is not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    drop(fleet);
+}

@@ -57,6 +57,7 @@ pub async fn plan(s: &Session, spec: &BlockDisk) -> Result<Outcome<DiskPlan>, Op
     s.check_node("node", &spec.node)?;
     let k = key(&spec.node, &spec.name);
     let obs = s.observed().await?;
+    obs.require(&spec.node)?;
     let revision = obs.merged.max_revision() + 1;
     // Only this disk: other planned records of the run belong to other nodes or kinds.
     let overlay = [Record {
@@ -175,6 +176,8 @@ pub async fn read(
 ) -> Result<Option<(BlockDisk, BlockDiskStatus)>, OpsError> {
     s.check_node("node", node)?;
     let obs = s.observed().await?;
+    // The record lives on its node only: without the node we do not know.
+    obs.require(node)?;
     let Some(rec) = obs.live(&key(node, name)) else {
         return Ok(None);
     };

@@ -60,6 +60,14 @@ pub enum OpsError {
     /// Nodes foresee or report failures (a missing module, too little memory).
     #[error("{}", .0.iter().map(|(n, m)| format!("node {n}: {m}")).collect::<Vec<_>>().join("; "))]
     Nodes(Vec<(String, String)>),
+    /// A node the operation needs is down or cut off (the front-end may keep what it knew).
+    #[error("node {node} is unreachable: {reason}")]
+    Unreachable {
+        /// Node name.
+        node: String,
+        /// Why.
+        reason: String,
+    },
     /// The object is in use and cannot change.
     #[error("{0}")]
     InUse(String),

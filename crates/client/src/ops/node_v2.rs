@@ -60,6 +60,9 @@ pub async fn drifted(s: &Session, node: &str) -> Result<bool, OpsError> {
 /// Predicts `spec` on its node, changing nothing.
 pub async fn plan(s: &Session, spec: &NodeV2) -> Result<Outcome<NodeV2Status>, OpsError> {
     s.check_node("node", &spec.node)?;
+    s.observed()
+        .await?
+        .require_all(&format!("the override of node {}", spec.node))?;
     let overlay = s
         .planned_record(key(&spec.node), json_of(&key(&spec.node), spec)?)
         .await?;
@@ -99,6 +102,7 @@ pub async fn delete(s: &Session, prior: &NodeV2) -> Result<(), OpsError> {
 pub async fn read(s: &Session, node: &str) -> Result<Option<(NodeV2, NodeV2Status)>, OpsError> {
     s.check_node("node", node)?;
     let obs = s.observed().await?;
+    obs.require(node)?;
     let Some(rec) = obs.live(&key(node)) else {
         return Ok(None);
     };
@@ -111,5 +115,6 @@ pub async fn read(s: &Session, node: &str) -> Result<Option<(NodeV2, NodeV2Statu
 pub async fn status(s: &Session, node: &str) -> Result<NodeV2Status, OpsError> {
     s.check_node("node", node)?;
     let obs = s.observed().await?;
+    obs.require(node)?;
     Ok(obs.status(node).map(status_from).unwrap_or_default())
 }

@@ -18,6 +18,8 @@ pub struct Observed {
     pub nodes: BTreeMap<String, NodeObservation>,
     /// Records merged across nodes (highest revision wins) with drift.
     pub merged: Merged,
+    /// Nodes that are down or cut off, with why (not in `nodes`, not merged).
+    pub down: BTreeMap<String, String>,
 }
 
 impl Observed {
@@ -33,6 +35,47 @@ impl Observed {
             .iter()
             .filter(|(_, k)| k == key)
             .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// `Ok` when `node` answered, else [`OpsError::Unreachable`] naming it.
+    pub fn require(&self, node: &str) -> Result<(), OpsError> {
+        match self.down.get(node) {
+            Some(reason) => Err(OpsError::Unreachable {
+                node: node.to_string(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// `Ok` when every node answered; else an error naming each one down, saying that
+    /// `what` needs them all.
+    pub fn require_all(&self, what: &str) -> Result<(), OpsError> {
+        if self.down.is_empty() {
+            return Ok(());
+        }
+        Err(OpsError::Nodes(
+            self.down
+                .iter()
+                .map(|(n, r)| {
+                    (
+                        n.clone(),
+                        format!("unreachable ({r}); {what} needs every node, nothing was changed"),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// Warnings naming each node that is down.
+    pub fn down_warnings(&self, what: &str) -> Vec<super::Warning> {
+        self.down
+            .iter()
+            .map(|(n, r)| super::Warning {
+                summary: format!("Node {n} is unreachable"),
+                detail: format!("{what}: {r}"),
+            })
             .collect()
     }
 
@@ -83,20 +126,34 @@ impl Session {
         })
     }
 
-    /// The fleet observed once (cached): one `Observe` per node, in parallel. An
-    /// unreachable node is an error naming it.
+    /// The fleet observed once (cached): one `Observe` per node, in parallel. A node that
+    /// is down is listed in `down` (each operation decides whether it can go on without
+    /// it); a security or executor failure, or every node down, is an error naming them.
     pub async fn observed(&self) -> Result<Arc<Observed>, OpsError> {
         let mut guard = self.cache.lock().await;
         if let Some(o) = guard.as_ref() {
             return Ok(o.clone());
         }
-        let nodes = self
+        let partial = self
             .fleet
-            .observe_all()
+            .observe_reachable()
             .await
             .map_err(|e| OpsError::fleet("cannot read the v2engine nodes", e))?;
-        let merged = merge_observations(&nodes);
-        let o = Arc::new(Observed { nodes, merged });
+        if partial.nodes.is_empty() && !partial.down.is_empty() {
+            return Err(OpsError::Nodes(
+                partial
+                    .down
+                    .into_iter()
+                    .map(|(n, r)| (n, format!("unreachable: {r}")))
+                    .collect(),
+            ));
+        }
+        let merged = merge_observations(&partial.nodes);
+        let o = Arc::new(Observed {
+            nodes: partial.nodes,
+            merged,
+            down: partial.down,
+        });
         *guard = Some(o.clone());
         Ok(o)
     }
@@ -140,7 +197,8 @@ impl Session {
             .await)
     }
 
-    /// Writes a record (or a tombstone) to every node, one revision above any seen.
+    /// Writes a record (or a tombstone) to every node, one revision above any seen. With a
+    /// node down nothing is written: the error names it.
     pub async fn write_all(
         &self,
         key: RecordKey,
@@ -148,7 +206,9 @@ impl Session {
         deleted: bool,
     ) -> Result<Record, OpsError> {
         self.invalidate().await;
-        let revision = self.observed().await?.merged.max_revision() + 1;
+        let obs = self.observed().await?;
+        obs.require_all(&format!("writing {key}"))?;
+        let revision = obs.merged.max_revision() + 1;
         let rec = Record {
             key,
             revision,
@@ -159,6 +219,31 @@ impl Session {
         self.invalidate().await;
         r.map_err(|e| OpsError::fleet(format!("cannot store {}", rec.key), e))?;
         Ok(rec)
+    }
+
+    /// Writes a record (or a tombstone) to every node that answers, one revision above any
+    /// seen; the nodes that are down are returned (they catch up at the next write, and a
+    /// plan shows them as drift meanwhile).
+    pub async fn write_reachable(
+        &self,
+        key: RecordKey,
+        spec: serde_json::Value,
+        deleted: bool,
+    ) -> Result<(Record, BTreeMap<String, String>), OpsError> {
+        self.invalidate().await;
+        let obs = self.observed().await?;
+        let revision = obs.merged.max_revision() + 1;
+        let rec = Record {
+            key,
+            revision,
+            deleted,
+            spec,
+        };
+        let up: Vec<String> = obs.nodes.keys().cloned().collect();
+        let r = self.fleet.put_some(&up, std::slice::from_ref(&rec)).await;
+        self.invalidate().await;
+        r.map_err(|e| OpsError::fleet(format!("cannot store {}", rec.key), e))?;
+        Ok((rec, obs.down.clone()))
     }
 
     /// Writes a node-scoped record (a block disk) to its own node only.

@@ -52,19 +52,30 @@ pub fn status_of(nodes: BTreeMap<String, NodeOutcome>) -> DataEngineSettingStatu
     }
 }
 
-/// The status every node reports now.
+/// The status every node reports now; a node that is down shows `engine_state`
+/// "unreachable" with why.
 pub fn observed_status(obs: &Observed) -> DataEngineSettingStatus {
-    status_of(
-        obs.nodes
-            .iter()
-            .filter_map(|(n, o)| {
-                o.observation
-                    .status
-                    .as_ref()
-                    .map(|s| (n.clone(), outcome_from_status(s)))
-            })
-            .collect(),
-    )
+    let mut nodes: BTreeMap<String, NodeOutcome> = obs
+        .nodes
+        .iter()
+        .filter_map(|(n, o)| {
+            o.observation
+                .status
+                .as_ref()
+                .map(|s| (n.clone(), outcome_from_status(s)))
+        })
+        .collect();
+    for (n, why) in &obs.down {
+        nodes.insert(
+            n.clone(),
+            NodeOutcome {
+                reason: why.clone(),
+                engine_state: "unreachable".into(),
+                ..NodeOutcome::default()
+            },
+        );
+    }
+    status_of(nodes)
 }
 
 /// Warnings naming each node that needs a reboot, and why.

@@ -41,9 +41,11 @@ pub async fn plan(
     spec: &StorageClass,
     prior: Option<&StorageClass>,
 ) -> Result<Outcome<StorageClassStatus>, OpsError> {
+    let obs = s.observed().await?;
+    obs.require_all(&format!("storage class {}", spec.name))?;
     if let Some(p) = prior.filter(|p| *p != spec) {
         refuse_in_use(
-            &*s.observed().await?,
+            &obs,
             &p.name,
             "its parameters are immutable while volumes use it",
         )?;

@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 use futures::future::join_all;
 use model::placement::{DiskCandidate, ExistingReplica, NodeCandidate, PlacementRequest, place};
 use model::status::{ReplicaStatus, VolumeStatus};
-use model::{BlockDisk, NQN_PREFIX, NodeV2, RecordKey, RecordKind, StorageClass, Volume};
+use model::{
+    BlockDisk, NQN_PREFIX, NodeV2, RecordKey, RecordKind, StorageClass, Volume,
+    storage_class::Frontend,
+};
 
 use super::session::{Observed, Session};
 use super::{OpsError, Outcome, Warning, json_of, spec_of};
@@ -208,6 +211,17 @@ pub fn candidates(obs: &Observed, inv: &Inventory) -> Vec<NodeCandidate> {
             disks,
         });
     }
+    // Nodes that are down are candidates too, so that placement says why they are out.
+    for node in obs.down.keys() {
+        out.push(NodeCandidate {
+            name: node.clone(),
+            reachable: false,
+            engine_running: false,
+            tags: vec![],
+            disks: vec![],
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
@@ -232,12 +246,17 @@ pub struct Placement {
 /// Plans `spec` over the fleet without changing anything: the storage class must exist,
 /// shrinking is refused, and the replicas are placed (kept where healthy ones exist). A
 /// placement failure names why each node was left out.
+///
+/// `known` are the replicas the caller last saw (Terraform's prior state): a replica on a
+/// node that is down now cannot be listed, so it is only known from there; it is shown as
+/// `unreachable` and replaced.
 pub async fn plan(
     s: &Session,
     spec: &Volume,
     prior: Option<&Volume>,
+    known: &[ReplicaStatus],
 ) -> Result<Outcome<VolumeStatus>, OpsError> {
-    let (p, warnings) = place_volume(s, spec, prior).await?;
+    let (p, warnings) = place_volume(s, spec, prior, known).await?;
     Ok(Outcome {
         value: p.status,
         warnings,
@@ -254,17 +273,136 @@ pub async fn resolved(s: &Session, spec: &Volume) -> Result<Volume, OpsError> {
     })
 }
 
+/// The replicas of `volume` as placement sees them: listed ones (healthy unless missing,
+/// failed in the engine, or left out of an engine that exists) and, from `known`, those
+/// on nodes that could not be listed (not healthy). Engine members come first, so that
+/// placement keeps what the raid holds.
+fn existing_replicas(
+    volume: &str,
+    attach: Option<&str>,
+    inv: &Inventory,
+    known: &[ReplicaStatus],
+) -> Vec<(ExistingReplica, String, String)> {
+    let engine = attach.and_then(|a| {
+        inv.engines.get(a).and_then(|es| {
+            es.iter()
+                .find(|e| e.volume == volume && e.state != "absent")
+        })
+    });
+    let mut out = Vec::new();
+    for (node, r) in inv.replicas_of(volume) {
+        let member = engine.map(|e| e.members.iter().find(|m| m.replica == r.replica));
+        let state = match member {
+            // The engine exists and does not use it: left over from a replacement.
+            Some(None) => "stale".to_string(),
+            Some(Some(m)) if m.state == "missing" => "failed".to_string(),
+            _ => shown_state(r),
+        };
+        let healthy = state == "healthy";
+        out.push((
+            ExistingReplica {
+                node: node.to_string(),
+                disk: r.disk.clone(),
+                healthy,
+            },
+            r.replica.clone(),
+            state,
+        ));
+    }
+    for k in known {
+        let listed = out
+            .iter()
+            .any(|(e, _, _)| e.node == k.node && e.disk == k.disk);
+        if listed || !inv.unlisted.contains_key(&k.node) || k.state == "planned" {
+            continue;
+        }
+        out.push((
+            ExistingReplica {
+                node: k.node.clone(),
+                disk: k.disk.clone(),
+                healthy: false,
+            },
+            replica_name(volume, &k.node, &k.disk),
+            "unreachable".to_string(),
+        ));
+    }
+    let is_member =
+        |name: &str| engine.is_some_and(|e| e.members.iter().any(|m| m.replica == name));
+    out.sort_by_key(|(e, name, _)| (!e.healthy, !is_member(name), e.node.clone()));
+    out
+}
+
+/// Refuses a frontend the attach node cannot provide, from its host facts: `block` needs
+/// nvme-cli and the nvme_tcp module; `ublk` is not supported.
+fn check_frontend(obs: &Observed, spec: &Volume, class: &StorageClass) -> Result<(), OpsError> {
+    let frontend = spec.frontend.unwrap_or(class.frontend);
+    let Some(a) = spec.attach_node.as_deref() else {
+        return Ok(());
+    };
+    let invalid = |reason: String| OpsError::Invalid {
+        attribute: "frontend".into(),
+        reason,
+    };
+    match frontend {
+        Frontend::Nvmf => Ok(()),
+        Frontend::Ublk => Err(invalid(format!(
+            "volume {}: frontend ublk is not supported yet; use nvmf or block",
+            spec.name
+        ))),
+        Frontend::Block => {
+            let Some(f) = obs.facts(a) else {
+                return Ok(());
+            };
+            let mut missing = Vec::new();
+            if !f.tools.iter().any(|t| t.name == "nvme" && t.present) {
+                missing.push("nvme-cli (the nvme command) is not installed".to_string());
+            }
+            let usable = f.modules.iter().any(|m| {
+                m.name == "nvme_tcp"
+                    && matches!(
+                        v1::ModuleState::try_from(m.state),
+                        Ok(v1::ModuleState::Loaded
+                            | v1::ModuleState::Builtin
+                            | v1::ModuleState::Loadable)
+                    )
+            });
+            if !usable {
+                missing.push("the nvme_tcp kernel module is not available".to_string());
+            }
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(invalid(format!(
+                    "volume {}: frontend block needs a kernel NVMe/TCP initiator on attach node {a}, but {}{}; use frontend nvmf there",
+                    spec.name,
+                    missing.join(" and "),
+                    if f.simulated {
+                        " (a simulated lab host has no kernel initiator)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+        }
+    }
+}
+
 async fn place_volume(
     s: &Session,
     spec: &Volume,
     prior: Option<&Volume>,
+    known: &[ReplicaStatus],
 ) -> Result<(Placement, Vec<Warning>), OpsError> {
     let size = size_of(spec)?;
     if let Some(a) = &spec.attach_node {
         s.check_node("attach_node", a)?;
     }
     let obs = s.observed().await?;
+    if let Some(a) = &spec.attach_node {
+        obs.require(a)?;
+    }
     let class = class_of(&obs, spec)?;
+    check_frontend(&obs, spec, &class)?;
     // A class change replaces the volume: the old replicas are not this volume's.
     let same_volume = prior.is_some_and(|p| p.storage_class == spec.storage_class);
     if let Some(p) = prior.filter(|_| same_volume)
@@ -283,16 +421,11 @@ async fn place_volume(
     let mut existing = Vec::new();
     let mut names: BTreeMap<(String, String), (String, String)> = BTreeMap::new();
     if same_volume || prior.is_none() {
-        for (node, r) in inv.replicas_of(&spec.name) {
-            existing.push(ExistingReplica {
-                node: node.to_string(),
-                disk: r.disk.clone(),
-                healthy: r.state == "healthy",
-            });
-            names.insert(
-                (node.to_string(), r.disk.clone()),
-                (r.replica.clone(), shown_state(r)),
-            );
+        for (e, name, state) in
+            existing_replicas(&spec.name, spec.attach_node.as_deref(), &inv, known)
+        {
+            names.insert((e.node.clone(), e.disk.clone()), (name, state));
+            existing.push(e);
         }
     }
     let nodes = candidates(&obs, &inv);
@@ -330,19 +463,46 @@ async fn place_volume(
     pairs.sort_by(|a, b| (&a.0.node, &a.0.disk).cmp(&(&b.0.node, &b.0.disk)));
     let (replicas, rnames): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
     let mut warnings = Vec::new();
-    let replacing = existing.iter().filter(|e| !e.healthy).count();
+    let lost: Vec<String> = names
+        .iter()
+        .filter(|((n, d), (_, st))| {
+            st != "healthy"
+                && !placed
+                    .iter()
+                    .any(|p| p.existing && p.node == *n && p.disk == *d)
+        })
+        .map(|((n, d), (_, st))| format!("{n}/{d} ({st})"))
+        .collect();
+    let failed = names
+        .values()
+        .filter(|(_, st)| st != "healthy" && st != "stale")
+        .count();
+    let new_ones: Vec<String> = placed
+        .iter()
+        .filter(|p| !p.existing)
+        .map(|p| format!("{}/{}", p.node, p.disk))
+        .collect();
     let state = if spec.attach_node.is_none() {
         "detached"
-    } else if replacing > 0 {
+    } else if failed > 0 {
         "degraded"
     } else {
         "healthy"
     };
-    if replacing > 0 {
+    if !lost.is_empty() {
         warnings.push(Warning {
-            summary: format!("Volume {} is degraded", spec.name),
+            summary: format!("Volume {} is {state}", spec.name),
             detail: format!(
-                "{replacing} replica(s) failed; apply builds the replacement shown as planned"
+                "replicas {} are left out{}",
+                lost.join(", "),
+                if new_ones.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; apply builds {} and adds it to the raid (rebuild)",
+                        new_ones.join(", ")
+                    )
+                }
             ),
         });
     }
@@ -408,15 +568,17 @@ where
 /// parallel, then the engine on the attach node (after removing it from `prior`'s attach
 /// node when that changed). Without an attach node only the replicas exist ("detached").
 /// `planned` is the placement a plan showed (placed again when absent).
+/// `known`: the replicas last seen, as for [`plan`].
 pub async fn apply(
     s: &Session,
     spec: &Volume,
     prior: Option<&Volume>,
     planned: Option<&VolumeStatus>,
+    known: &[ReplicaStatus],
 ) -> Result<Outcome<VolumeStatus>, OpsError> {
     // Place against what the nodes hold now, not a view cached earlier in the run.
     s.invalidate().await;
-    let r = apply_inner(s, spec, prior, planned).await;
+    let r = apply_inner(s, spec, prior, planned, known).await;
     // SPDK changed on the nodes: later plans and reads of this run look again.
     s.invalidate().await;
     r
@@ -427,9 +589,10 @@ async fn apply_inner(
     spec: &Volume,
     prior: Option<&Volume>,
     planned: Option<&VolumeStatus>,
+    known: &[ReplicaStatus],
 ) -> Result<Outcome<VolumeStatus>, OpsError> {
     let spec = resolved(s, spec).await?;
-    let (mut placement, mut warnings) = place_volume(s, &spec, prior).await?;
+    let (mut placement, mut warnings) = place_volume(s, &spec, prior, known).await?;
     if let Some(p) = planned.filter(|p| !p.replicas.is_empty()) {
         // Keep the placement the plan promised; names follow from it.
         let known: BTreeMap<(String, String), String> = placement
@@ -454,8 +617,20 @@ async fn apply_inner(
     let obs = s.observed().await?;
     let class = class_of(&obs, &spec)?;
     let size_mib = size_of(&spec)? >> 20;
-    s.write_all(key(&spec.name), json_of(&key(&spec.name), &spec)?, false)
+    // The record goes to every node that answers; one that is down catches up later (its
+    // replica of this volume, if any, is replaced below).
+    let (_, down) = s
+        .write_reachable(key(&spec.name), json_of(&key(&spec.name), &spec)?, false)
         .await?;
+    for (n, why) in &down {
+        warnings.push(Warning {
+            summary: format!("Node {n} is unreachable"),
+            detail: format!(
+                "volume {} was stored on the other nodes; {n} gets it at the next apply ({why})",
+                spec.name
+            ),
+        });
+    }
 
     // The engine leaves its old node first (attach_node changed or removed).
     if let Some(old) = prior
@@ -585,6 +760,18 @@ async fn apply_inner(
             detail: e,
         });
     }
+    for k in known.iter().filter(|k| inv.unlisted.contains_key(&k.node)) {
+        let name = replica_name(&spec.name, &k.node, &k.disk);
+        if !keep.contains(&&name) {
+            warnings.push(Warning {
+                summary: format!("A replaced replica of volume {} was not removed", spec.name),
+                detail: format!(
+                    "node {}: replica {name} cannot be reached; once the node answers it shows as stale and the next apply removes it",
+                    k.node
+                ),
+            });
+        }
+    }
     Ok(Outcome {
         value: status,
         warnings,
@@ -624,6 +811,11 @@ pub async fn delete(s: &Session, prior: &Volume) -> Result<(), OpsError> {
 }
 
 async fn delete_inner(s: &Session, prior: &Volume) -> Result<(), OpsError> {
+    // With a node down its replica could not be removed: refuse before removing anything.
+    s.observed().await?.require_all(&format!(
+        "deleting volume {} (its replicas may live there)",
+        prior.name
+    ))?;
     let inv = fetch_inventory(s).await;
     let mut engine_nodes: Vec<String> = inv
         .engines_of(&prior.name)
@@ -689,35 +881,39 @@ async fn delete_inner(s: &Session, prior: &Volume) -> Result<(), OpsError> {
     Ok(())
 }
 
-/// The status of `spec` from the nodes' objects.
-pub fn status_from(spec: &Volume, inv: &Inventory) -> VolumeStatus {
+/// The status of `spec` from the nodes' objects. Replicas in `known` on nodes that could
+/// not be listed are shown `unreachable`; replicas an existing engine does not use are
+/// `stale` (a replacement left them; the next apply removes them).
+pub fn status_from(spec: &Volume, inv: &Inventory, known: &[ReplicaStatus]) -> VolumeStatus {
     let engine = spec.attach_node.as_deref().and_then(|a| {
         inv.engines
             .get(a)
             .and_then(|es| es.iter().find(|e| e.volume == spec.name))
     });
-    let mut replicas: Vec<ReplicaStatus> = inv
-        .replicas_of(&spec.name)
-        .map(|(node, r)| {
-            let rebuilding = engine.is_some_and(|e| {
-                e.members
-                    .iter()
-                    .any(|m| m.replica == r.replica && m.state == "rebuilding")
-            });
-            ReplicaStatus {
-                node: node.to_string(),
-                disk: r.disk.clone(),
-                state: if rebuilding {
-                    "rebuilding".into()
-                } else {
-                    shown_state(r)
-                },
-            }
-        })
-        .collect();
+    let mut replicas: Vec<ReplicaStatus> =
+        existing_replicas(&spec.name, spec.attach_node.as_deref(), inv, known)
+            .into_iter()
+            .map(|(e, name, state)| {
+                let rebuilding = engine.is_some_and(|en| {
+                    en.members
+                        .iter()
+                        .any(|m| m.replica == name && m.state == "rebuilding")
+                });
+                ReplicaStatus {
+                    node: e.node,
+                    disk: e.disk,
+                    state: if rebuilding {
+                        "rebuilding".into()
+                    } else {
+                        state
+                    },
+                }
+            })
+            .collect();
     replicas.sort_by(|a, b| (&a.node, &a.disk).cmp(&(&b.node, &b.disk)));
     let state = match (&spec.attach_node, engine) {
         (None, _) => "detached".to_string(),
+        (Some(a), _) if inv.unlisted.contains_key(a) => "unknown".to_string(),
         (Some(_), Some(e)) => e.state.clone(),
         (Some(_), None) => "absent".to_string(),
     };
@@ -730,15 +926,19 @@ pub fn status_from(spec: &Volume, inv: &Inventory) -> VolumeStatus {
     }
 }
 
-/// The stored volume (if any) with its observed status.
-pub async fn read(s: &Session, name: &str) -> Result<Option<(Volume, VolumeStatus)>, OpsError> {
+/// The stored volume (if any) with its observed status; `known` as for [`plan`].
+pub async fn read(
+    s: &Session,
+    name: &str,
+    known: &[ReplicaStatus],
+) -> Result<Option<(Volume, VolumeStatus)>, OpsError> {
     let obs = s.observed().await?;
     let Some(rec) = obs.live(&key(name)) else {
         return Ok(None);
     };
     let spec: Volume = spec_of(rec)?;
     let inv = inventory(s).await;
-    let status = status_from(&spec, &inv);
+    let status = status_from(&spec, &inv, known);
     Ok(Some((spec, status)))
 }
 

@@ -194,6 +194,18 @@ impl SshError {
         )
     }
 
+    /// True when the node (or its executor) is down rather than misconfigured: unreachable,
+    /// timed out, or sshd up but the executor's socket refused the forward.
+    pub fn is_node_down(&self) -> bool {
+        self.is_unreachable()
+            || matches!(
+                self,
+                SshError::HandshakeTimeout { .. }
+                    | SshError::ForwardRefused { .. }
+                    | SshError::ForwardTimeout { .. }
+            )
+    }
+
     /// True when the host key was refused (unknown, changed or revoked).
     pub fn is_host_key(&self) -> bool {
         matches!(

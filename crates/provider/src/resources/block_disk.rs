@@ -8,7 +8,7 @@ use tfplugin::provider::{
 use tfplugin::{Diagnostics, Value};
 
 use super::{
-    Res, check_node, imported, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
+    Res, check_node, imported, plan_unchanged, plan_unknown, prior_spec, read_or_keep, state_str,
     unknown_at_apply,
 };
 use crate::context::{Context, ops_diag, warning_diags};
@@ -97,10 +97,13 @@ pub async fn apply(
 /// Reads the disk record and its status; gone when its node has no record.
 pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResponse, Diagnostics> {
     let (node, name) = (state_str(&req, "node"), state_str(&req, "name"));
-    let found = ops::read(ctx, &node, &name)
-        .await
-        .map_err(|e| ops_diag("Cannot read the disk", e))?;
-    read_response(res, found, &req.current_state)
+    let found = ops::read(ctx, &node, &name).await;
+    read_or_keep(
+        res,
+        found,
+        &req.current_state,
+        &format!("Cannot read disk {node}/{name}"),
+    )
 }
 
 /// Imports `node/name`.

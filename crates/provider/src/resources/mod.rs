@@ -80,6 +80,32 @@ pub fn prior_spec<T: serde::de::DeserializeOwned>(res: &Res, req: &PlanRequest) 
         .flatten()
 }
 
+/// A read answer for a result that may be "its node is down": then the last known state
+/// is kept, with a warning, so that a node failure neither fails the whole refresh nor
+/// plans the object's re-creation. Other errors fail with `what` as the summary.
+pub fn read_or_keep<S: serde::Serialize, St: serde::Serialize>(
+    res: &Res,
+    found: Result<Option<(S, St)>, client::ops::OpsError>,
+    current: &Value,
+    what: &str,
+) -> Result<tfplugin::provider::ReadResponse, Diagnostics> {
+    match found {
+        Err(client::ops::OpsError::Unreachable { node, reason }) => {
+            Ok(tfplugin::provider::ReadResponse {
+                new_state: current.clone(),
+                private: vec![],
+                diagnostics: tfplugin::Diagnostic::warning(
+                    format!("Node {node} is unreachable"),
+                    format!("{what}: the last known state is kept ({reason})"),
+                )
+                .into(),
+            })
+        }
+        Err(e) => Err(crate::context::ops_diag(what, e)),
+        Ok(found) => read_response(res, found, current),
+    }
+}
+
 /// A read answer: the object built from what the nodes store, or null when it is gone.
 pub fn read_response<S: serde::Serialize, St: serde::Serialize>(
     res: &Res,

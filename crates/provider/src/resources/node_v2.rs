@@ -8,7 +8,7 @@ use tfplugin::provider::{
 use tfplugin::{Diagnostic, Diagnostics, Value};
 
 use super::{
-    Res, check_node, imported, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
+    Res, check_node, imported, plan_unchanged, plan_unknown, prior_spec, read_or_keep, state_str,
     unknown_at_apply,
 };
 use crate::context::{Context, ops_diag, warning_diags};
@@ -102,10 +102,14 @@ pub async fn apply(
 
 /// Reads the override and the node's status; gone when no override record exists.
 pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResponse, Diagnostics> {
-    let found = ops::read(ctx, &state_str(&req, "node"))
-        .await
-        .map_err(|e| ops_diag("Cannot read the node override", e))?;
-    read_response(res, found, &req.current_state)
+    let node = state_str(&req, "node");
+    let found = ops::read(ctx, &node).await;
+    read_or_keep(
+        res,
+        found,
+        &req.current_state,
+        &format!("Cannot read the override of node {node}"),
+    )
 }
 
 /// Imports by node name.

@@ -38,7 +38,32 @@ fn with_prior_frontend(spec: &Volume, prior: Option<&Volume>) -> Volume {
     }
 }
 
-/// Plans the volume: its placement, or a refusal naming the attribute.
+/// The replicas a state object shows (empty when unknown or absent).
+fn replicas_in(state: &Value) -> Vec<ReplicaStatus> {
+    state
+        .get_attr("replicas")
+        .filter(|v| v.is_wholly_known() && !v.is_null())
+        .and_then(to_json)
+        .and_then(|j| serde_json::from_value(j).ok())
+        .unwrap_or_default()
+}
+
+/// True when the (refreshed) state shows a volume with nothing to repair.
+fn looks_healthy(state: &Value) -> bool {
+    let st = state
+        .get_attr("state")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // A rebuild in progress repairs itself: nothing to plan.
+    matches!(st, "healthy" | "detached" | "rebuilding")
+        && replicas_in(state)
+            .iter()
+            .all(|r| r.state == "healthy" || r.state == "rebuilding")
+}
+
+/// Plans the volume: its placement, or a refusal naming the attribute. An unchanged
+/// configuration still plans a repair when the refreshed state shows failed, unreachable
+/// or stale replicas: the replacement appears in the plan.
 pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResponse, Diagnostics> {
     if req.is_destroy() {
         return Ok(PlanResponse::new(Value::Null));
@@ -48,14 +73,16 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
     };
     let prior: Option<Volume> = prior_spec(res, &req);
     let spec = with_prior_frontend(&spec, prior.as_ref());
-    if prior.as_ref() == Some(&spec) {
+    let unchanged = prior.as_ref() == Some(&spec);
+    if unchanged && looks_healthy(&req.prior_state) {
         return Ok(plan_unchanged(&req));
     }
+    let known = replicas_in(&req.prior_state);
     // A replaced volume (new name or class) is planned as a new one.
     let kept = prior
         .as_ref()
         .filter(|p| p.name == spec.name && p.storage_class == spec.storage_class);
-    match ops::plan(ctx, &spec, kept).await {
+    match ops::plan(ctx, &spec, kept, &known).await {
         Ok(out) => {
             let stored = ops::resolved(ctx, &spec)
                 .await
@@ -91,6 +118,16 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
             resp.diagnostics = Diagnostic::warning(
                 format!("Placement of volume {} is decided at apply", spec.name),
                 format!("storage_class: {reason}"),
+            )
+            .into();
+            Ok(resp)
+        }
+        // Nothing asked of it, and its attach node is down: nothing can be done now.
+        Err(OpsError::Unreachable { node, reason }) if unchanged => {
+            let mut resp = plan_unchanged(&req);
+            resp.diagnostics = Diagnostic::warning(
+                format!("Volume {} cannot be checked", spec.name),
+                format!("its attach node {node} is unreachable ({reason})"),
             )
             .into();
             Ok(resp)
@@ -138,7 +175,8 @@ pub async fn apply(
     };
     let spec = with_prior_frontend(&spec, prior.as_ref());
     let planned = planned_status(&req);
-    let out = ops::apply(ctx, &spec, prior.as_ref(), planned.as_ref())
+    let known = replicas_in(&req.prior_state);
+    let out = ops::apply(ctx, &spec, prior.as_ref(), planned.as_ref(), &known)
         .await
         .map_err(|e| ops_diag("Cannot apply the volume", e))?;
     let stored = ops::resolved(ctx, &spec)
@@ -164,7 +202,8 @@ pub async fn apply(
 
 /// Reads the volume record and its objects; gone when no node stores it.
 pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResponse, Diagnostics> {
-    let found = ops::read(ctx, &state_str(&req, "name"))
+    let known = replicas_in(&req.current_state);
+    let found = ops::read(ctx, &state_str(&req, "name"), &known)
         .await
         .map_err(|e| ops_diag("Cannot read the volume", e))?;
     read_response(res, found, &req.current_state)
@@ -172,7 +211,7 @@ pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResp
 
 /// Imports by volume name.
 pub async fn import(ctx: &Context, res: &Res, name: &str) -> Result<Value, Diagnostics> {
-    let found = ops::read(ctx, name)
+    let found = ops::read(ctx, name, &[])
         .await
         .map_err(|e| ops_diag("Cannot read the volume", e))?;
     imported(res, found, || {
