@@ -70,6 +70,8 @@ pub enum OptSource {
     Resource,
     /// `state`.
     State,
+    /// How the task may act on the object (`allow_replace`); not part of the object.
+    Behaviour,
     /// How the executors are reached (not part of the object).
     Connection,
 }
@@ -116,6 +118,17 @@ pub struct ReturnSpec {
     pub contains: Vec<ReturnSpec>,
 }
 
+/// Ansible's `required_if`: when `option` equals `value`, `requires` must be given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequiredIf {
+    /// The option whose value decides.
+    pub option: String,
+    /// The value that makes the others required.
+    pub value: String,
+    /// The options then required.
+    pub requires: Vec<String>,
+}
+
 /// A module's full spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModuleSpec {
@@ -123,8 +136,11 @@ pub struct ModuleSpec {
     pub module: Module,
     /// The model resource it manages.
     pub resource: ResourceSchema,
-    /// Options: resource attributes, then `state`, then connection options.
+    /// Options: resource attributes, then `state`, then behaviour flags, then connection
+    /// options.
     pub options: Vec<OptionSpec>,
+    /// Options required only with some value of another (`state: present`).
+    pub required_if: Vec<RequiredIf>,
     /// Return values: the resource's computed attributes, then `spec`.
     pub returns: Vec<ReturnSpec>,
 }
@@ -174,9 +190,39 @@ pub fn from_resource(m: Module, r: &ResourceSchema) -> Result<ModuleSpec, ArgSpe
         .attributes
         .iter()
         .filter(|a| a.mode != Mode::Computed)
-        .map(|a| resource_option(a, m.identity().contains(&a.name.as_str())))
+        .map(|a| {
+            resource_option(
+                a,
+                m.identity().contains(&a.name.as_str()),
+                force_new_note(m),
+            )
+        })
         .collect();
-    let extra = std::iter::once(common_options::state(m)).chain(common_options::connection(m));
+    let mut required_if = Vec::new();
+    if m.absent_by_identity() {
+        // `state: absent` names the object only: its other required options are required
+        // only to create or update it.
+        let mut requires = Vec::new();
+        for o in options
+            .iter_mut()
+            .filter(|o| o.required && !m.identity().contains(&o.name.as_str()))
+        {
+            o.required = false;
+            o.description
+                .push("Required with O(state=present); not used with O(state=absent).".into());
+            requires.push(o.name.clone());
+        }
+        if !requires.is_empty() {
+            required_if.push(RequiredIf {
+                option: "state".into(),
+                value: "present".into(),
+                requires,
+            });
+        }
+    }
+    let extra = std::iter::once(common_options::state(m))
+        .chain(common_options::behaviour(m))
+        .chain(common_options::connection(m));
     for o in extra {
         if let Some(a) = options.iter().find(|a| a.name == o.name) {
             return Err(ArgSpecError::Clash {
@@ -209,6 +255,7 @@ pub fn from_resource(m: Module, r: &ResourceSchema) -> Result<ModuleSpec, ArgSpe
         module: m,
         resource: r.clone(),
         options,
+        required_if,
         returns,
     })
 }
@@ -267,7 +314,22 @@ pub fn ansible_markup(s: &str) -> String {
     out
 }
 
-fn resource_option(a: &Attribute, identity: bool) -> OptionSpec {
+/// What a change of a force-new attribute (other than the identity) does in a playbook.
+fn force_new_note(m: Module) -> &'static str {
+    match m {
+        Module::Volume => {
+            "Immutable: a different class replaces the volume (deletes it with its data, \
+             then creates it anew on the new class), which is refused, changing nothing, \
+             unless O(allow_replace=true)."
+        }
+        _ => {
+            "Immutable, as Terraform's force-new: a change replaces the object, which is \
+             refused while other objects use it."
+        }
+    }
+}
+
+fn resource_option(a: &Attribute, identity: bool, force_new: &str) -> OptionSpec {
     let (ty, elements) = opt_type(&a.ty);
     let mut description = vec![describe(&a.description)];
     if a.mode == Mode::Optional {
@@ -281,16 +343,12 @@ fn resource_option(a: &Attribute, identity: bool) -> OptionSpec {
                 .into(),
         );
     } else if a.force_new {
-        description.push(
-            "Immutable, as Terraform's force-new: a change replaces the object, which is \
-             refused while other objects use it."
-                .into(),
-        );
+        description.push(force_new.into());
     }
     let suboptions = match &a.ty {
         AttrType::Object { attributes } => attributes
             .iter()
-            .map(|x| resource_option(x, false))
+            .map(|x| resource_option(x, false, force_new))
             .collect(),
         _ => Vec::new(),
     };

@@ -17,6 +17,8 @@ pub enum Action {
     Update,
     /// Remove it.
     Delete,
+    /// Delete it and create it anew (a volume given another storage class, when allowed).
+    Replace,
 }
 
 impl Action {
@@ -34,6 +36,8 @@ impl Action {
             (Action::Update, true) => "would be updated",
             (Action::Delete, false) => "removed",
             (Action::Delete, true) => "would be removed",
+            (Action::Replace, false) => "replaced",
+            (Action::Replace, true) => "would be replaced",
         }
     }
 }
@@ -66,6 +70,10 @@ pub struct Report {
     pub after: Option<Value>,
     /// The status struct (observed, or predicted in check mode) as a JSON object.
     pub status: Value,
+    /// Observed attributes shown next to the stored spec in the diff only (a volume's
+    /// `replicas`): before the task, and after it (predicted in check mode). An object's
+    /// keys are added to the `before` / `after` side when that side is not empty.
+    pub diff_extra: Option<(Value, Value)>,
     /// Warnings (`summary: detail`).
     pub warnings: Vec<String>,
 }
@@ -84,13 +92,19 @@ impl Report {
             .unwrap_or_else(|| Value::Object(Map::new()));
         values.insert("spec".into(), after.clone());
         let what = format!("{} {}", self.module, self.id);
+        let (extra_before, extra_after) = self.diff_extra.unwrap_or((Value::Null, Value::Null));
+        let before = with_extra(
+            self.before.unwrap_or_else(|| Value::Object(Map::new())),
+            extra_before,
+        );
+        let after_diff = with_extra(after.clone(), extra_after);
         ModuleResult {
             changed: self.action.changes(),
             failed: false,
             msg: format!("{what} {}", self.action.verb(check_mode)),
             diff: diff.then(|| Diff {
-                before: self.before.unwrap_or_else(|| Value::Object(Map::new())),
-                after,
+                before,
+                after: after_diff,
                 before_header: format!("{what} (stored on the nodes)"),
                 after_header: format!(
                     "{what} ({})",
@@ -105,6 +119,18 @@ impl Report {
             values,
             module_args: None,
         }
+    }
+}
+
+/// `side` with `extra`'s keys added, unless `side` is empty (an absent object shows as
+/// `{}`).
+fn with_extra(side: Value, extra: Value) -> Value {
+    match (side, extra) {
+        (Value::Object(mut m), Value::Object(x)) if !m.is_empty() => {
+            m.extend(x);
+            Value::Object(m)
+        }
+        (side, _) => side,
     }
 }
 
@@ -132,6 +158,7 @@ mod tests {
             after: Some(json!({"name": "replicated"})),
             status: json!({"id": "replicated"}),
             warnings: vec![],
+            diff_extra: None,
         }
     }
 
@@ -148,5 +175,39 @@ mod tests {
         let r = report(Action::Nothing).into_result(false, false);
         assert!(!r.changed && r.diff.is_none());
         assert_eq!(r.msg, "storage_class replicated unchanged");
+    }
+
+    #[test]
+    fn diffs_can_show_observed_attributes_next_to_the_spec() {
+        let r = Report {
+            module: Module::Volume,
+            id: "v1".into(),
+            action: Action::Replace,
+            before: Some(json!({"name": "v1", "storage_class": "a"})),
+            after: Some(json!({"name": "v1", "storage_class": "b"})),
+            status: json!({"id": "v1"}),
+            warnings: vec![],
+            diff_extra: Some((json!({"replicas": ["old"]}), json!({"replicas": ["new"]}))),
+        };
+        let r = r.into_result(true, true);
+        assert_eq!(r.msg, "volume v1 would be replaced");
+        let d = r.diff.unwrap();
+        assert_eq!(d.before["replicas"], json!(["old"]));
+        assert_eq!(d.after["replicas"], json!(["new"]));
+        // `spec` is the stored object only.
+        assert!(r.values["spec"].get("replicas").is_none());
+        let gone = Report {
+            module: Module::Volume,
+            id: "v1".into(),
+            action: Action::Delete,
+            before: Some(json!({"name": "v1"})),
+            after: None,
+            status: json!({"id": "v1"}),
+            warnings: vec![],
+            diff_extra: Some((json!({"replicas": ["old"]}), json!({"replicas": []}))),
+        };
+        let d = gone.into_result(false, true).diff.unwrap();
+        assert_eq!(d.after, json!({}));
+        assert_eq!(d.before["replicas"], json!(["old"]));
     }
 }

@@ -46,6 +46,42 @@ pub fn state(m: Module) -> OptionSpec {
     }
 }
 
+/// The flag that lets a `volume` task replace the volume.
+pub const ALLOW_REPLACE: &str = "allow_replace";
+
+/// Flags that say what a task may do to the object beyond updating it in place. Only
+/// `volume` has one: `allow_replace`, because replacing a volume destroys its data.
+pub fn behaviour(m: Module) -> Vec<OptionSpec> {
+    match m {
+        Module::Volume => vec![OptionSpec {
+            name: ALLOW_REPLACE.into(),
+            ty: OptType::Bool,
+            elements: None,
+            required: false,
+            default: Some(Value::Bool(false)),
+            choices: Vec::new(),
+            description: vec![
+                "Allows the task to replace the volume when O(storage_class) differs from the \
+                 class the nodes store it with: the volume is deleted — its replicas and \
+                 every byte on them — and an empty one is created on the new class (what \
+                 Terraform's replacement of C(v2engine_volume) does)."
+                    .into(),
+                "Without it such a task fails naming O(storage_class) and changes nothing: \
+                 nothing in this module destroys data unless asked by this flag or by \
+                 O(state=absent). In check mode the replacement is only predicted."
+                    .into(),
+                "Not part of the volume: it is not stored, and has no effect when the class \
+                 is unchanged."
+                    .into(),
+            ],
+            source: OptSource::Behaviour,
+            force_new: false,
+            suboptions: Vec::new(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
 /// The options that say how to reach the executors, as the provider block has them, and
 /// `executor_socket` for node-local modules.
 pub fn connection(m: Module) -> Vec<OptionSpec> {

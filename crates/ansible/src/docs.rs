@@ -113,20 +113,34 @@ fn documentation(spec: &ModuleSpec) -> Yaml {
             argspec::ansible_markup(&spec.resource.id_format)
         ),
     ];
-    if !m.available() {
-        description.push(format!(
-            "Not available in this build: the executor operations for C({}) are not \
-             implemented yet. The options are checked, then the task fails saying so.",
-            m.name()
-        ));
+    if m == Module::Volume {
+        description.push(
+            "Growing O(size) is an in-place change; shrinking is refused, naming O(size). \
+             Moving O(attach_node) moves the engine and frontend in place, keeping the \
+             replicas and their data."
+                .into(),
+        );
+        description.push(
+            "Nothing destroys data without an explicit flag: a different O(storage_class) \
+             replaces the volume (deletes it with its data, then creates it anew), which is \
+             refused unless O(allow_replace=true). O(state=absent) deletes the volume."
+                .into(),
+        );
     }
     let mut notes = vec![
         "Check mode (C(--check)) asks every executor to predict the outcome, from the host's \
          current state (for hugepages, from C(/proc/buddyinfo)), and changes nothing on any \
          host. The prediction is the same the Terraform plan shows."
             .to_string(),
-        "Diff mode (C(--diff)) shows the object as the nodes store it before and after the task."
-            .to_string(),
+        if m == Module::Volume {
+            "Diff mode (C(--diff)) shows the volume as the nodes store it before and after the \
+             task, with its replicas (placed, and in check mode predicted)."
+                .to_string()
+        } else {
+            "Diff mode (C(--diff)) shows the object as the nodes store it before and after the \
+             task."
+                .to_string()
+        },
         "With O(nodes), run the module once for the fleet from the control node \
          (C(hosts: localhost), or C(run_once: true) with C(delegate_to: localhost)): it reaches \
          every executor itself, over SSH for C(ssh://) endpoints."
@@ -137,6 +151,23 @@ fn documentation(spec: &ModuleSpec) -> Yaml {
         notes.push(
             "Without O(nodes) the module runs on the node itself and talks to its local \
              executor socket (see O(executor_socket))."
+                .into(),
+        );
+    }
+    if m == Module::Volume {
+        notes.push(
+            "Check mode places the replicas as the Terraform plan does and returns them \
+             (RV(replicas), state C(planned) for those still to build) without creating \
+             anything. When the storage class or the disks are not stored yet (an earlier \
+             task of the same C(--check) run would create them), placement is left to the \
+             real run and check mode says so in a warning."
+                .into(),
+        );
+        notes.push(
+            "When the nodes store the volume as asked but lost part of it (a failed replica, \
+             a missing engine), the task rebuilds what is missing (a replacement replica, \
+             the engine) and reports C(changed); check mode shows the replacement as \
+             C(planned)."
                 .into(),
         );
     }

@@ -216,6 +216,41 @@ pub fn examples(m: Module) -> Yaml {
                     Yaml::map([("var", s("vol.replicas"))]),
                 ),
             ]),
+            Yaml::Map(task(
+                "Grow it in place (shrinking is refused, naming size)",
+                m,
+                vec![
+                    ("name", s("data-1")),
+                    ("size", s("20Gi")),
+                    ("storage_class", s("replicated")),
+                    ("attach_node", s("node-1")),
+                ],
+            )),
+            Yaml::Map(task(
+                "Move its engine and frontend to node-2, keeping the replicas",
+                m,
+                vec![
+                    ("name", s("data-1")),
+                    ("size", s("20Gi")),
+                    ("storage_class", s("replicated")),
+                    ("attach_node", s("node-2")),
+                ],
+            )),
+            Yaml::Map(task(
+                "Another class replaces the volume and loses its data: only with allow_replace",
+                m,
+                vec![
+                    ("name", s("scratch")),
+                    ("size", s("1Gi")),
+                    ("storage_class", s("single")),
+                    ("allow_replace", Yaml::Bool(true)),
+                ],
+            )),
+            Yaml::Map(task(
+                "Delete a volume (by name) with its replicas, exports and raid",
+                m,
+                vec![("name", s("scratch")), ("state", s("absent"))],
+            )),
         ],
     };
     Yaml::Seq(items)

@@ -3,9 +3,12 @@
 //! a node foresees failing, before anything is written), then — unless in check mode —
 //! apply or delete.
 
+use std::collections::BTreeSet;
+
 use client::ops::{self, OpsError, Session, Warning};
 use model::status::{DataEngineSettingStatus, NodeV2Status};
-use model::{BlockDisk, DataEngineSetting, NodeV2, StorageClass};
+use model::status::{ReplicaStatus, VolumeStatus};
+use model::{BlockDisk, DataEngineSetting, NodeV2, StorageClass, Volume};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -24,16 +27,10 @@ pub enum ExecError {
         #[source]
         source: OpsError,
     },
-    /// An option is invalid for this fleet (e.g. `node` is not one of `nodes`).
+    /// An option is invalid for this fleet (e.g. `node` is not one of `nodes`), or asks
+    /// for what the object cannot do (shrink a volume, replace it without the flag).
     #[error("{0}")]
     Invalid(OpsError),
-    /// The module's operations do not exist in this build yet.
-    #[error(
-        "{} is not available in this build: its executor operations are not implemented yet \
-         (the options were checked and are valid; nothing was changed)",
-        .0.fqcn()
-    )]
-    NotAvailable(Module),
     /// A status or spec could not be encoded (a programming error).
     #[error("internal error: {0}")]
     Internal(String),
@@ -98,8 +95,15 @@ pub enum Desired {
         /// The class.
         spec: Option<StorageClass>,
     },
-    /// A module whose operations this build lacks.
-    Unavailable(Module),
+    /// `volume` called `name`.
+    Volume {
+        /// The volume name.
+        name: String,
+        /// The volume (`None`: delete it).
+        spec: Option<Volume>,
+        /// `allow_replace`: a different storage class may replace the volume.
+        allow_replace: bool,
+    },
 }
 
 /// Runs the task.
@@ -111,7 +115,11 @@ pub async fn execute(s: &Session, desired: Desired, check_mode: bool) -> Result<
         Desired::BlockDisk { node, name, spec } => {
             block_disk(s, &node, &name, spec, check_mode).await
         }
-        Desired::Unavailable(m) => Err(ExecError::NotAvailable(m)),
+        Desired::Volume {
+            name,
+            spec,
+            allow_replace,
+        } => volume(s, &name, spec, allow_replace, check_mode).await,
     }
 }
 
@@ -192,6 +200,7 @@ async fn setting(
         after: desired.as_ref().map(json).transpose()?,
         status: json(&status)?,
         warnings,
+        diff_extra: None,
     })
 }
 
@@ -257,6 +266,7 @@ async fn node_v2(
         after: desired.as_ref().map(json).transpose()?,
         status: json(&status)?,
         warnings,
+        diff_extra: None,
     })
 }
 
@@ -315,6 +325,7 @@ async fn storage_class(
         after: desired.as_ref().map(json).transpose()?,
         status: json(&status)?,
         warnings: vec![],
+        diff_extra: None,
     })
 }
 
@@ -402,6 +413,280 @@ async fn block_disk(
         after: desired.as_ref().map(json).transpose()?,
         status: json(&status)?,
         warnings,
+        diff_extra: None,
+    })
+}
+
+/// The replicas a task knew from an earlier run: none. Terraform passes its prior state so
+/// that a replica on a node that is down now is still known (and replaced); a playbook keeps
+/// no state between runs, so the module knows the replicas the nodes list. A replica on a
+/// node that is down is therefore not shown; when that node answers again its replica is
+/// listed as stale and the next run removes it.
+const UNKNOWN: &[ReplicaStatus] = &[];
+
+/// `spec` with the frontend the task leaves out kept from the stored volume (same class),
+/// as the provider keeps it from its prior state; [`ops::volume::resolved`] fills in the
+/// class's otherwise.
+pub fn with_stored_frontend(spec: &Volume, stored: Option<&Volume>) -> Volume {
+    let kept = stored
+        .filter(|p| p.storage_class == spec.storage_class)
+        .and_then(|p| p.frontend);
+    Volume {
+        frontend: spec.frontend.or(kept),
+        ..spec.clone()
+    }
+}
+
+/// Why a volume whose record is as asked still needs an apply: the placement differs from
+/// the replicas found (a failed or lost replica to replace, a stale one to remove), or the
+/// engine is missing on the attach node. `None` when the volume is whole.
+pub fn repair_reason(
+    spec: &Volume,
+    current: &VolumeStatus,
+    planned: &VolumeStatus,
+) -> Option<String> {
+    let found: BTreeSet<(&str, &str)> = current
+        .replicas
+        .iter()
+        .map(|r| (r.node.as_str(), r.disk.as_str()))
+        .collect();
+    let kept: BTreeSet<(&str, &str)> = planned
+        .replicas
+        .iter()
+        .map(|r| (r.node.as_str(), r.disk.as_str()))
+        .collect();
+    let names = |v: Vec<(&str, &str)>| {
+        v.iter()
+            .map(|(n, d)| format!("{n}/{d}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut why = Vec::new();
+    let build: Vec<_> = kept.difference(&found).copied().collect();
+    if !build.is_empty() {
+        why.push(format!("a replica to build on {}", names(build)));
+    }
+    let remove: Vec<_> = found.difference(&kept).copied().collect();
+    if !remove.is_empty() {
+        why.push(format!("a replaced replica to remove on {}", names(remove)));
+    }
+    if let Some(a) = &spec.attach_node
+        && current.state == "absent"
+    {
+        why.push(format!("its engine on {a} is missing"));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+/// Errors that, in check mode, only mean that the class or the disks come from an earlier
+/// task of the same run (nothing is stored yet in check mode): placement then waits.
+fn placement_waits(e: &OpsError) -> bool {
+    matches!(e, OpsError::Invalid { attribute, .. } if attribute == "storage_class")
+}
+
+/// Warnings with one line per summary (the part before `: `): the first one is kept.
+pub fn first_per_summary(lines: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    lines
+        .into_iter()
+        .filter(|l| seen.insert(l.split(": ").next().unwrap_or(l).to_string()))
+        .collect()
+}
+
+fn replicas_only(st: &VolumeStatus) -> Result<Value, ExecError> {
+    let mut m = serde_json::Map::new();
+    m.insert("replicas".into(), json(&st.replicas)?);
+    Ok(Value::Object(m))
+}
+
+async fn volume(
+    s: &Session,
+    name: &str,
+    desired: Option<Volume>,
+    allow_replace: bool,
+    check: bool,
+) -> Result<Report, ExecError> {
+    // An attach node that is not one of `nodes` is refused before any node is asked.
+    if let Some(a) = desired.as_ref().and_then(|d| d.attach_node.as_deref()) {
+        s.check_node("attach_node", a).map_err(ExecError::Invalid)?;
+    }
+    let reading = format!("cannot read volume {name}");
+    let found = ops::volume::read(s, name, UNKNOWN)
+        .await
+        .map_err(ctx(&reading))?;
+    let obs = s.observed().await.map_err(ctx(&reading))?;
+    let drifted = !obs.drift(&ops::volume::key(name)).is_empty();
+    let (before, current) = match found {
+        Some((spec, st)) => (Some(spec), Some(st)),
+        None => (None, None),
+    };
+    let mut warnings =
+        warning_lines(&obs.down_warnings(&format!("volume {name} is read and placed without it")));
+    // Why placement waits for the real run (check mode, a new volume only).
+    let mut waits: Option<String> = None;
+    let wanted = match &desired {
+        None => None,
+        Some(d) => {
+            let d = with_stored_frontend(d, before.as_ref());
+            match ops::volume::resolved(s, &d).await {
+                Ok(v) => Some(v),
+                Err(e) if check && before.is_none() && placement_waits(&e) => {
+                    waits = Some(e.to_string());
+                    Some(d)
+                }
+                Err(e) => return Err(ctx(&format!("volume {name} cannot be planned"))(e)),
+            }
+        }
+    };
+    let replaced = match (&before, &wanted) {
+        (Some(b), Some(w)) if b.storage_class != w.storage_class => {
+            if !allow_replace {
+                return Err(ExecError::Invalid(OpsError::Invalid {
+                    attribute: "storage_class".into(),
+                    reason: format!(
+                        "volume {name} is stored with class {:?}; class {:?} would replace it \
+                         (delete it with its data, then create it anew): set allow_replace: \
+                         true to replace it (nothing was changed)",
+                        b.storage_class, w.storage_class
+                    ),
+                }));
+            }
+            true
+        }
+        _ => false,
+    };
+    let mut action = match decide(before.as_ref(), wanted.as_ref(), drifted) {
+        Action::Update if replaced => Action::Replace,
+        a => a,
+    };
+    let empty = || VolumeStatus {
+        id: name.to_string(),
+        ..Default::default()
+    };
+    let status = match (action, &wanted) {
+        (Action::Delete, _) => {
+            if let (Some(prior), false) = (&before, check) {
+                ops::volume::delete(s, prior)
+                    .await
+                    .map_err(ctx(&format!("cannot delete volume {name}")))?;
+            }
+            empty()
+        }
+        (Action::Nothing, Some(w)) => {
+            // The record is as asked; the nodes may still have lost part of the volume.
+            let now = current.clone().unwrap_or_else(empty);
+            match ops::volume::plan(s, w, before.as_ref(), UNKNOWN).await {
+                Ok(p) => match repair_reason(w, &now, &p.value) {
+                    None => now,
+                    Some(why) => {
+                        action = Action::Update;
+                        warnings.push(format!(
+                            "Volume {name} {} repaired: {why}",
+                            if check { "would be" } else { "is" }
+                        ));
+                        if check {
+                            warnings.extend(warning_lines(&p.warnings));
+                            p.value
+                        } else {
+                            let o =
+                                ops::volume::apply(s, w, before.as_ref(), Some(&p.value), UNKNOWN)
+                                    .await
+                                    .map_err(ctx(&format!("cannot repair volume {name}")))?;
+                            warnings.extend(merged_warnings(&p.warnings, &o.warnings));
+                            o.value
+                        }
+                    }
+                },
+                Err(e) => {
+                    warnings.push(format!(
+                        "Volume {name} could not be checked for lost replicas: {e}"
+                    ));
+                    now
+                }
+            }
+        }
+        (_, Some(w)) => {
+            let planning = format!(
+                "volume {name} cannot be {}",
+                match action {
+                    Action::Create => "created",
+                    Action::Replace => "replaced",
+                    _ => "updated",
+                }
+            );
+            if replaced {
+                warnings.push(format!(
+                    "Volume {name} {} replaced: its storage class changes from {:?} to {:?}; \
+                     the old volume and its data {} deleted",
+                    if check { "would be" } else { "is" },
+                    before
+                        .as_ref()
+                        .map(|b| b.storage_class.as_str())
+                        .unwrap_or_default(),
+                    w.storage_class,
+                    if check { "would be" } else { "are" },
+                ));
+            }
+            // A replaced volume is placed anew: the stored one has another class, so its
+            // replicas are not kept (and it may be smaller).
+            let planned = match &waits {
+                Some(_) => None,
+                None => match ops::volume::plan(s, w, before.as_ref(), UNKNOWN).await {
+                    Ok(p) => Some(p),
+                    Err(e) if check && before.is_none() && placement_waits(&e) => {
+                        waits = Some(e.to_string());
+                        None
+                    }
+                    Err(e) => return Err(ctx(&planning)(e)),
+                },
+            };
+            match (planned, check) {
+                (None, _) => {
+                    warnings.push(format!(
+                        "Placement of volume {name} is decided when the task runs: {}",
+                        waits.as_deref().unwrap_or_default()
+                    ));
+                    VolumeStatus {
+                        id: name.to_string(),
+                        nqn: ops::volume::volume_nqn(name),
+                        ..Default::default()
+                    }
+                }
+                (Some(p), true) => {
+                    warnings.extend(warning_lines(&p.warnings));
+                    p.value
+                }
+                (Some(p), false) => {
+                    if let (true, Some(prior)) = (replaced, &before) {
+                        ops::volume::delete(s, prior)
+                            .await
+                            .map_err(ctx(&format!("cannot delete volume {name} to replace it")))?;
+                    }
+                    let prior = if replaced { None } else { before.as_ref() };
+                    let o = ops::volume::apply(s, w, prior, Some(&p.value), UNKNOWN)
+                        .await
+                        .map_err(ctx(&format!("cannot apply volume {name}")))?;
+                    warnings.extend(merged_warnings(&p.warnings, &o.warnings));
+                    o.value
+                }
+            }
+        }
+        (_, None) => empty(),
+    };
+    let warnings = first_per_summary(warnings);
+    let diff_before = match &current {
+        Some(st) => replicas_only(st)?,
+        None => Value::Null,
+    };
+    Ok(Report {
+        module: Module::Volume,
+        id: name.to_string(),
+        action,
+        before: before.as_ref().map(json).transpose()?,
+        after: wanted.as_ref().map(json).transpose()?,
+        diff_extra: Some((diff_before, replicas_only(&status)?)),
+        status: json(&status)?,
+        warnings,
     })
 }
 
@@ -429,6 +714,71 @@ mod tests {
                 "Node node-3 will need a reboot: a",
                 "Disk d will be formatted: f"
             ]
+        );
+    }
+
+    fn vol(class: &str, frontend: Option<&str>) -> Volume {
+        serde_json::from_value(serde_json::json!({
+            "name": "v1", "size": "64Mi", "storage_class": class,
+            "attach_node": "node-1", "frontend": frontend
+        }))
+        .unwrap()
+    }
+
+    fn st(state: &str, replicas: &[(&str, &str)]) -> VolumeStatus {
+        VolumeStatus {
+            id: "v1".into(),
+            replicas: replicas
+                .iter()
+                .map(|(node, state)| ReplicaStatus {
+                    node: (*node).into(),
+                    disk: "d1".into(),
+                    state: (*state).into(),
+                })
+                .collect(),
+            state: state.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_omitted_frontend_is_the_stored_one_while_the_class_stays() {
+        let stored = vol("two", Some("block"));
+        assert_eq!(
+            with_stored_frontend(&vol("two", None), Some(&stored)).frontend,
+            stored.frontend
+        );
+        assert_eq!(
+            with_stored_frontend(&vol("other", None), Some(&stored)).frontend,
+            None
+        );
+        assert_eq!(
+            with_stored_frontend(&vol("two", Some("nvmf")), Some(&stored)),
+            vol("two", Some("nvmf"))
+        );
+    }
+
+    #[test]
+    fn a_whole_volume_needs_no_repair_and_a_broken_one_says_why() {
+        let spec = vol("two", None);
+        let whole = st("healthy", &[("node-1", "healthy"), ("node-2", "healthy")]);
+        assert_eq!(repair_reason(&spec, &whole, &whole), None);
+        // A rebuild in progress is not a repair to make.
+        let rebuilding = st(
+            "degraded",
+            &[("node-1", "healthy"), ("node-2", "rebuilding")],
+        );
+        assert_eq!(repair_reason(&spec, &rebuilding, &rebuilding), None);
+        let failed = st("degraded", &[("node-1", "healthy"), ("node-2", "failed")]);
+        let planned = st("degraded", &[("node-1", "healthy"), ("node-3", "planned")]);
+        assert_eq!(
+            repair_reason(&spec, &failed, &planned).unwrap(),
+            "a replica to build on node-3/d1; a replaced replica to remove on node-2/d1"
+        );
+        let no_engine = st("absent", &[("node-1", "healthy"), ("node-2", "healthy")]);
+        assert_eq!(
+            repair_reason(&spec, &no_engine, &whole).unwrap(),
+            "its engine on node-1 is missing"
         );
     }
 

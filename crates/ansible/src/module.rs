@@ -89,10 +89,11 @@ impl Module {
         }
     }
 
-    /// Whether `client::ops` has this resource's operations in this build. The others
-    /// check their options, then fail saying they are not available.
-    pub fn available(self) -> bool {
-        !matches!(self, Self::Volume)
+    /// Whether a `state: absent` task needs only the object's identity: the resource's
+    /// other required options are then required only with `state: present` (Ansible's
+    /// `required_if`). A volume is deleted by name.
+    pub fn absent_by_identity(self) -> bool {
+        matches!(self, Self::Volume)
     }
 
     /// One line for `short_description`.
@@ -102,7 +103,7 @@ impl Module {
             Self::NodeV2 => "Override the data engine setting on one node, and read its status",
             Self::BlockDisk => "Hand a raw disk to the V2 data engine",
             Self::StorageClass => "Define a storage class of replicated volumes",
-            Self::Volume => "Create a replicated volume",
+            Self::Volume => "Create, grow, move or delete a replicated volume",
         }
     }
 }

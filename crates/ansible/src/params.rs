@@ -188,6 +188,23 @@ pub fn check(
             }
         }
     }
+    for rule in &spec.required_if {
+        if values.get(&rule.option).and_then(Value::as_str) != Some(rule.value.as_str()) {
+            continue;
+        }
+        for r in rule.requires.iter().filter(|r| !given.contains(r)) {
+            // Not when the option itself was refused already.
+            if errors.iter().all(|(o, _)| o != r) {
+                errors.push((
+                    r.clone(),
+                    format!(
+                        "missing required argument (required with {}={})",
+                        rule.option, rule.value
+                    ),
+                ));
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(Checked { values, given })
     } else {
@@ -445,6 +462,35 @@ mod tests {
             msg.contains("number_of_replicas: \"two\" cannot be converted to an int"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_volume_is_deleted_by_name_alone() {
+        let s = module_spec(Module::Volume).unwrap();
+        let nodes = json!({"n": {"endpoint": "unix:///x"}});
+        let c = check(
+            &s,
+            &params(json!({"name": "v1", "state": "absent", "nodes": nodes})),
+            false,
+        )
+        .unwrap();
+        assert!(c.absent());
+        assert_eq!(c.get("allow_replace"), &json!(false));
+        let e = check(&s, &params(json!({"name": "v1", "nodes": nodes})), false).unwrap_err();
+        assert_eq!(e.options(), ["size", "storage_class"]);
+        assert!(
+            e.to_string()
+                .starts_with("size: missing required argument (required with state=present); "),
+            "{e}"
+        );
+        // A refused value is reported once, not also as missing.
+        let e = check(
+            &s,
+            &params(json!({"name": "v1", "size": [1], "storage_class": "c", "nodes": nodes})),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.options(), ["size"]);
     }
 
     #[test]

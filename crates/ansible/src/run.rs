@@ -33,6 +33,17 @@ fn decoded<T: DeserializeOwned + Serialize>(
 /// Decodes and validates the resource options with the model; returns the spec as the
 /// nodes would store it (defaults filled in).
 pub fn validate_spec(m: Module, spec: &ModuleSpec, c: &Checked) -> Result<Value, ParamsError> {
+    if m.absent_by_identity() && c.absent() {
+        // Deleted by identity: only those options are used.
+        let mut ids = serde_json::Map::new();
+        for id in m.identity() {
+            let v = c.str(id).unwrap_or_default();
+            model::validate::check_object_name(v)
+                .map_err(|e| ParamsError::Invalid(vec![((*id).to_string(), e)]))?;
+            ids.insert((*id).to_string(), Value::from(v));
+        }
+        return Ok(Value::Object(ids));
+    }
     Ok(match m {
         Module::DataEngineSetting => decoded(spec, c, model::DataEngineSetting::validate)?.1,
         Module::NodeV2 => decoded(spec, c, model::NodeV2::validate)?.1,
@@ -73,8 +84,26 @@ pub fn desired(m: Module, spec: &ModuleSpec, c: &Checked) -> Result<Desired, Par
             }
         }
         Module::Volume => {
-            validate_spec(m, spec, c)?;
-            Desired::Unavailable(m)
+            let allow_replace = c
+                .get(crate::common_options::ALLOW_REPLACE)
+                .as_bool()
+                .unwrap_or(false);
+            if present {
+                let (v, _) = decoded(spec, c, model::Volume::validate)?;
+                Desired::Volume {
+                    name: v.name.clone(),
+                    spec: Some(v),
+                    allow_replace,
+                }
+            } else {
+                // Deleted by name: the other options are not used.
+                validate_spec(m, spec, c)?;
+                Desired::Volume {
+                    name: c.str("name").unwrap_or_default().to_string(),
+                    spec: None,
+                    allow_replace,
+                }
+            }
         }
     })
 }
@@ -131,18 +160,13 @@ fn run_checked(inv: &Invocation, spec: &ModuleSpec, c: &Checked) -> ModuleResult
         let desired = desired(inv.module, spec, c)?;
         let home = std::env::var("HOME").ok();
         let conn = connection::from_checked(inv.module, c, home.as_deref())?;
-        if !matches!(desired, Desired::Unavailable(_)) {
-            connection::check_files(&conn, c.is_given("executor_socket"))?;
-        }
+        connection::check_files(&conn, c.is_given("executor_socket"))?;
         Ok::<_, ParamsError>((over, desired, conn))
     })();
     let (over, desired, conn) = match prepared {
         Ok(p) => p,
         Err(e) => return ModuleResult::fail(e.to_string()),
     };
-    if let Desired::Unavailable(m) = desired {
-        return ModuleResult::fail(exec::ExecError::NotAvailable(m).to_string());
-    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -200,29 +224,50 @@ mod tests {
     }
 
     #[test]
-    fn unavailable_modules_check_options_first() {
+    fn volume_options_are_checked_before_any_node_is_reached() {
+        let nodes = json!({"n": {"endpoint": "unix:///nonexistent/executor.sock"}});
         let r = run(
             &args(
                 "volume",
-                json!({"name": "v", "size": "1000", "storage_class": "c", "nodes": {"n": {"endpoint": "unix:///x"}}}),
+                json!({"name": "v", "size": "1000", "storage_class": "c", "nodes": nodes}),
             ),
             None,
         );
         assert!(r.failed);
-        assert!(r.msg.starts_with("size: "), "{}", r.msg);
+        assert_eq!(
+            r.msg,
+            "size: 1000 bytes is not a whole number of MiB; use e.g. 1Mi"
+        );
         let r = run(
             &args(
                 "volume",
-                json!({"name": "v", "size": "1Gi", "storage_class": "c", "nodes": {"n": {"endpoint": "unix:///x"}}}),
+                json!({"name": "Bad Name", "state": "absent", "nodes": nodes}),
             ),
             None,
         );
         assert!(r.failed);
-        assert!(
-            r.msg
-                .contains("v2engine.storage.volume is not available in this build"),
-            "{}",
-            r.msg
+        assert!(r.msg.starts_with("name: "), "{}", r.msg);
+        let r = run(
+            &args(
+                "volume",
+                json!({"name": "v", "storage_class": "c", "nodes": nodes}),
+            ),
+            None,
+        );
+        assert_eq!(
+            r.msg,
+            "size: missing required argument (required with state=present)"
+        );
+        let r = run(
+            &args(
+                "volume",
+                json!({"name": "v", "size": "1Gi", "storage_class": "c", "allow_replace": "maybe", "nodes": nodes}),
+            ),
+            None,
+        );
+        assert_eq!(
+            r.msg,
+            "allow_replace: \"maybe\" cannot be converted to a bool"
         );
     }
 

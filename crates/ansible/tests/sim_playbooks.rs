@@ -376,8 +376,23 @@ fn bad_options_fail_naming_the_option_and_change_nothing() {
         ),
         (
             "volume",
-            "name: v1\nsize: 1Gi\nstorage_class: replicated",
-            "v2engine.storage.volume is not available in this build",
+            "name: v1\nstorage_class: replicated",
+            "size: missing required argument (required with state=present)",
+        ),
+        (
+            "volume",
+            "name: v1\nsize: 1Gi\nstorage_class: replicated\nattach_node: node-9",
+            "attach_node: node \"node-9\" is not one of the configured nodes",
+        ),
+        (
+            "volume",
+            "name: v1\nsize: 1Gi\nstorage_class: replicated\nallow_replace: maybe",
+            "allow_replace: \"maybe\" cannot be converted to a bool",
+        ),
+        (
+            "volume",
+            "name: v1\nsize: 1Gi\nstorage_class: replicated\nfrontend: iscsi",
+            "frontend: \"iscsi\" is not one of nvmf, block, ublk",
         ),
     ];
     let mut tasks = String::new();

@@ -339,6 +339,8 @@ pub struct SimNode {
     pub dir: PathBuf,
     /// Its socket.
     pub socket: PathBuf,
+    /// Extra `serve` flags (`--data-address`, `--nvmf-ports`).
+    pub extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -362,6 +364,7 @@ impl SimNode {
             .arg("--spdk-socket")
             .arg(d.join("spdk.sock"))
             .arg("--stop-engine-on-exit")
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -441,6 +444,11 @@ pub struct SimFleet {
 impl SimFleet {
     /// Starts `n` executors under `root`.
     pub fn new(root: &Path, n: usize) -> Self {
+        Self::with_args(root, n, |_| Vec::new())
+    }
+
+    /// Like [`SimFleet::new`], with extra `serve` flags per node (numbered from 1).
+    pub fn with_args(root: &Path, n: usize, extra: impl Fn(usize) -> Vec<String>) -> Self {
         let mut nodes = Vec::new();
         for i in 1..=n {
             let dir = root.join(format!("node-{i}"));
@@ -456,6 +464,7 @@ impl SimFleet {
                 name: format!("node-{i}"),
                 socket: dir.join("executor.sock"),
                 dir,
+                extra: extra(i),
                 child: None,
             };
             node.start();
@@ -488,6 +497,43 @@ impl SimFleet {
                 .flat_map(SimNode::host_dirs)
                 .collect::<Vec<_>>(),
         )
+    }
+}
+
+/// A loop device over a sparse file; detached on drop (also when the test fails).
+pub struct Loop {
+    /// `/dev/loopN`.
+    pub dev: String,
+    /// The backing file.
+    pub file: PathBuf,
+}
+
+impl Loop {
+    /// Attaches a new sparse file of `mib` MiB at `file`.
+    pub fn new(file: &Path, mib: u64) -> Loop {
+        assert!(is_root(), "loop devices need root, as CI has");
+        let f = std::fs::File::create(file).unwrap();
+        f.set_len(mib << 20).unwrap();
+        let out = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Loop {
+            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            file: file.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
     }
 }
 
