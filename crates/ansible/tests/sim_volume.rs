@@ -116,9 +116,11 @@ fn objects(fleet: &SimFleet) -> BTreeMap<String, ListVolumeObjectsResponse> {
     })
 }
 
-/// `(node, replica name, disk, size MiB)` of every replica of `volume`, and the nodes with
-/// its engine.
-fn placement(fleet: &SimFleet, volume: &str) -> (Vec<(String, String, String, u64)>, Vec<String>) {
+/// A replica found on a node: `(node, replica name, disk, size MiB)`.
+type Found = (String, String, String, u64);
+
+/// Every replica of `volume` found on the nodes, and the nodes with its engine.
+fn placement(fleet: &SimFleet, volume: &str) -> (Vec<Found>, Vec<String>) {
     let objs = objects(fleet);
     let mut replicas = Vec::new();
     let mut engines = Vec::new();
