@@ -1,5 +1,5 @@
-//! The lab's commands: `up`, `reboot`, `status` and `down`, built from the planning,
-//! rendering and I/O modules.
+//! The lab's commands: `up`, `reboot`, `cut`, `restore`, `status` and `down`, built from the
+//! planning, rendering and I/O modules.
 //!
 //! `up` records its plan in lab.json before it makes anything and saves again after every
 //! step that starts a process or attaches a device, so `down` can always undo it.
@@ -14,6 +14,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::keys::{self, KeyError};
+use crate::link::{self, LinkChange, LinkCommand, LinkError, LinkState, LinkStep};
 use crate::loopdev::{self, LoopError};
 use crate::net::{self, NetError};
 use crate::plan::{self, LabPaths, LabRequest, PlanError, SSH_PORT};
@@ -36,6 +37,8 @@ pub const DEFAULT_NODES: usize = 3;
 const LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 /// Directory sshd needs for privilege separation.
 const SSHD_PRIVSEP_DIR: &str = "/run/sshd";
+/// How long `restore` waits for the node's sshd to answer from the host again.
+pub const RESTORE_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a lab command failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +128,9 @@ pub enum LabError {
     /// A network operation failed.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// A node's link cannot be cut or restored.
+    #[error(transparent)]
+    Link(#[from] LinkError),
     /// A disk operation failed.
     #[error(transparent)]
     Loop(#[from] LoopError),
@@ -346,7 +352,10 @@ pub fn up(opts: &UpOptions) -> Result<LabState, LabError> {
     make_dirs(&lab, &paths)?;
     write_ssh_files(&mut lab, &paths)?;
     save(&lab)?;
+    let cut = cut_nodes(&lab)?;
     build_network(&lab)?;
+    restored_by_up(&mut lab, &cut);
+    save(&lab)?;
     attach_disks(&mut lab, &paths)?;
     save(&lab)?;
     for node in &lab.nodes {
@@ -413,6 +422,40 @@ fn write_ssh_files(lab: &mut LabState, paths: &LabPaths) -> Result<(), LabError>
     Ok(())
 }
 
+/// The nodes whose link is cut: recorded in lab.json, or found down or off the bridge.
+fn cut_nodes(lab: &LabState) -> Result<Vec<usize>, LabError> {
+    let ports = net::port_statuses()?;
+    Ok(lab
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            let state = link::link_state(ports.get(&n.veth_host), &lab.bridge.name);
+            n.cut || matches!(state, LinkState::Cut | LinkState::Detached)
+        })
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// `up` brought the links of `cut` back (building the network sets every bridge port up on
+/// the bridge): clears their cut and says so.
+fn restored_by_up(lab: &mut LabState, cut: &[usize]) {
+    for &i in cut {
+        let n = &mut lab.nodes[i];
+        n.cut = false;
+        let note = format!(
+            "{}'s link was cut; up restored it (bridge port {} is up on the bridge again; \
+             `v2engine-lab cut {} --dir {}` cuts it again)",
+            n.name,
+            n.veth_host,
+            n.name,
+            lab.dir.display()
+        );
+        tracing::warn!("{note}");
+        lab.notes.push(note);
+    }
+}
+
 fn build_network(lab: &LabState) -> Result<(), LabError> {
     let br = &lab.bridge;
     net::ensure_bridge(&br.name, br.address, br.prefix_len)?;
@@ -454,7 +497,10 @@ fn attach_disks(lab: &mut LabState, paths: &LabPaths) -> Result<(), LabError> {
 
 /// Starts (or keeps) sshd and the executor of every node, or only of `only`, and waits
 /// until all of them answer.
+///
+/// The sshd of a node whose link is cut is waited for from inside the node's namespace.
 fn start_nodes(lab: &mut LabState, paths: &LabPaths, only: Option<&str>) -> Result<(), LabError> {
+    let ports = net::port_statuses()?;
     let mut starting = Vec::new();
     for i in 0..lab.nodes.len() {
         if only.is_some_and(|o| o != lab.nodes[i].name) {
@@ -462,7 +508,9 @@ fn start_nodes(lab: &mut LabState, paths: &LabPaths, only: Option<&str>) -> Resu
         }
         let mut node = lab.nodes[i].clone();
         let np = paths.node(&node.name);
-        let sshd = services::ensure_sshd(&mut node, &np);
+        let reachable = !node.cut
+            && link::link_state(ports.get(&node.veth_host), &lab.bridge.name) == LinkState::Up;
+        let sshd = services::ensure_sshd(&mut node, &np, reachable);
         lab.nodes[i] = node.clone();
         save(lab)?;
         starting.push(sshd?);
@@ -517,20 +565,9 @@ pub fn reboot(dir: &Path, node: &str) -> Result<LabState, LabError> {
     let _lock = lock_lab(&dir)?;
     let mut lab = load_lab(&dir)?;
     let paths = LabPaths::new(&dir);
-    let i = lab
-        .nodes
-        .iter()
-        .position(|n| n.name == node)
-        .ok_or_else(|| LabError::UnknownNode {
-            dir: dir.clone(),
-            node: node.to_string(),
-            nodes: lab
-                .nodes
-                .iter()
-                .map(|n| n.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+    let i = find_node(&lab, &dir, node)?;
+    let node = lab.nodes[i].name.clone();
+    let node = node.as_str();
     tracing::info!(node, "stopping every process of the node");
     let stopped = services::stop_node(&mut lab.nodes[i]);
     save(&lab)?;
@@ -542,11 +579,101 @@ pub fn reboot(dir: &Path, node: &str) -> Result<LabState, LabError> {
     Ok(lab)
 }
 
+/// The position of the node `node` names (`node-2` or `2`) in the lab in `dir`.
+pub fn find_node(lab: &LabState, dir: &Path, node: &str) -> Result<usize, LabError> {
+    lab.node_position(node)
+        .ok_or_else(|| LabError::UnknownNode {
+            dir: dir.to_path_buf(),
+            node: node.to_string(),
+            nodes: lab.node_names(),
+        })
+}
+
+/// Cuts `node` off: its bridge port goes down, so neither the host nor any other node reaches
+/// it (and it reaches nothing) while its processes keep running; recorded in lab.json. See
+/// [`link`] for the mechanism. Cutting a cut node changes nothing.
+pub fn cut(dir: &Path, node: &str) -> Result<LinkChange, LabError> {
+    change_link(dir, node, LinkCommand::Cut)
+}
+
+/// Brings `node`'s link back (see [`cut`]) and waits, at most [`RESTORE_WAIT`], until its
+/// sshd answers from the host.
+pub fn restore(dir: &Path, node: &str) -> Result<LinkChange, LabError> {
+    change_link(dir, node, LinkCommand::Restore)
+}
+
+fn change_link(dir: &Path, node: &str, command: LinkCommand) -> Result<LinkChange, LabError> {
+    let name = match command {
+        LinkCommand::Cut => "cut",
+        LinkCommand::Restore => "restore",
+    };
+    require_root(name)?;
+    let dir = absolute_dir(dir)?;
+    let existing = load_lab(&dir)?; // a clear error when there is no lab, before the lock
+    find_node(&existing, &dir, node)?; // and for a node that is not there
+    let _lock = lock_lab(&dir)?;
+    let mut lab = load_lab(&dir)?;
+    let i = find_node(&lab, &dir, node)?;
+    let n = &lab.nodes[i];
+    let port = net::port_status(&n.veth_host)?;
+    let before = link::link_state(port.as_ref(), &lab.bridge.name);
+    let steps = match command {
+        LinkCommand::Cut => link::cut_steps(n, port.as_ref(), &dir)?,
+        LinkCommand::Restore => link::restore_steps(n, port.as_ref(), &lab.bridge.name, &dir)?,
+    };
+    for step in &steps {
+        match step {
+            LinkStep::Down => net::set_link_up(&n.veth_host, false)?,
+            LinkStep::Attach => net::attach_to_bridge(&n.veth_host, &lab.bridge.name)?,
+            LinkStep::Up => net::set_link_up(&n.veth_host, true)?,
+        }
+    }
+    let mut change = LinkChange {
+        command,
+        dir: dir.clone(),
+        node: n.name.clone(),
+        address: n.address,
+        link: n.veth_host.clone(),
+        before,
+        steps,
+        ssh_answers: None,
+    };
+    let cut = command == LinkCommand::Cut;
+    if lab.nodes[i].cut != cut {
+        lab.nodes[i].cut = cut;
+        save(&lab)?;
+    }
+    tracing::info!(node = %change.node, link = %change.link, steps = ?change.steps, "{name}");
+    if !cut && !change.steps.is_empty() {
+        change.ssh_answers = Some(wait_for_ssh(
+            SocketAddr::from((change.address, SSH_PORT)),
+            RESTORE_WAIT,
+        ));
+    }
+    Ok(change)
+}
+
+/// Whether sshd at `addr` answers with its banner from the host within `timeout`.
+fn wait_for_ssh(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if probe::ssh_banner(addr, Duration::from_secs(1)).is_ok() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The status of every node: sshd and executor reachability, and what the executor says.
 pub fn status(dir: &Path) -> Result<Vec<NodeReport>, LabError> {
     let dir = absolute_dir(dir)?;
     let lab = load_lab(&dir)?;
     let paths = LabPaths::new(&dir);
+    // The links as the root namespace shows them; unknown when they cannot be listed.
+    let ports = net::port_statuses().ok();
     let rt = runtime()?;
     let mut reports = Vec::new();
     let mut probes = tokio::task::JoinSet::new();
@@ -565,6 +692,10 @@ pub fn status(dir: &Path) -> Result<Vec<NodeReport>, LabError> {
             name: n.name.clone(),
             address: n.address.to_string(),
             namespace: n.namespace.clone(),
+            link: ports.as_ref().map_or(LinkState::Unknown, |p| {
+                link::link_state(p.get(&n.veth_host), &lab.bridge.name)
+            }),
+            link_cut_recorded: n.cut,
             ssh_up: probe::ssh_banner(
                 SocketAddr::from((n.address, SSH_PORT)),
                 Duration::from_secs(2),

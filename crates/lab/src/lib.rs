@@ -6,7 +6,8 @@
 //!
 //! Modules are cut at I/O boundaries:
 //! - pure: [`plan`] (names, addresses, paths), [`argv`] (command lines), [`render`]
-//!   (generated files), [`report`] (status table), [`state`] (lab.json types; load/save);
+//!   (generated files), [`report`] (status table), [`link`] (cutting and restoring a node's
+//!   link: states, steps, messages), [`state`] (lab.json types; load/save);
 //! - I/O: [`cmd`] (running tools), [`net`] (`ip`), [`loopdev`] (`losetup`), [`keys`]
 //!   (`ssh-keygen`), [`proc`] (processes), [`probe`] (sshd and executor reachability),
 //!   [`services`] (a node's sshd and executor), [`teardown`] (`down`);
@@ -16,6 +17,7 @@ pub mod argv;
 pub mod cmd;
 pub mod keys;
 pub mod lab;
+pub mod link;
 pub mod loopdev;
 pub mod net;
 pub mod plan;

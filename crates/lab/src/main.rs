@@ -1,4 +1,4 @@
-//! `v2engine-lab`: builds, inspects, reboots and removes a lab of v2engine nodes.
+//! `v2engine-lab`: builds, inspects, reboots, partitions and removes a lab of v2engine nodes.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -67,7 +67,23 @@ enum Command {
         #[command(flatten)]
         dir: DirArg,
     },
-    /// Shows every node: reachability, engine state, reboot reasons, hugepages, disks.
+    /// Cuts a node's link (its bridge port goes down): the host and the other nodes no longer
+    /// reach it, nor it them, while its processes keep running. Simulates a node failure or a
+    /// network partition; `restore` undoes it.
+    Cut {
+        /// The node, e.g. node-2 (or 2).
+        node: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Restores a node's link after `cut` and waits briefly until its sshd answers again.
+    Restore {
+        /// The node, e.g. node-2 (or 2).
+        node: String,
+        #[command(flatten)]
+        dir: DirArg,
+    },
+    /// Shows every node: link, reachability, engine state, reboot reasons, hugepages, disks.
     Status {
         #[command(flatten)]
         dir: DirArg,
@@ -174,6 +190,13 @@ fn run(cli: Cli) -> Result<(), cmds::LabError> {
             cmds::reboot(&dir.dir, &node)?;
             println!("{node} rebooted");
         }
+        Command::Cut { node, dir } => {
+            println!("{}", cmds::cut(&dir.dir, &node)?.message());
+        }
+        Command::Restore { node, dir } => {
+            let change = cmds::restore(&dir.dir, &node)?;
+            println!("{}", change.message());
+        }
         Command::Status { dir, json } => {
             let reports = cmds::status(&dir.dir)?;
             if json {
@@ -211,5 +234,45 @@ fn main() -> ExitCode {
             eprintln!("{msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("v2engine-lab").chain(args.iter().copied()))
+            .map(|c| c.command)
+    }
+
+    #[test]
+    fn cut_and_restore_take_a_node_and_the_lab_dir() {
+        match parse(&["cut", "node-2", "--dir", "/l"]).unwrap() {
+            Command::Cut { node, dir } => {
+                assert_eq!(node, "node-2");
+                assert_eq!(dir.dir, PathBuf::from("/l"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["restore", "--dir", "/l", "2"]).unwrap() {
+            Command::Restore { node, dir } => {
+                assert_eq!(node, "2");
+                assert_eq!(dir.dir, PathBuf::from("/l"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Both are required.
+        assert!(parse(&["cut", "--dir", "/l"]).is_err());
+        assert!(parse(&["restore", "node-2"]).is_err());
+        assert!(parse(&["cut", "node-1", "node-2", "--dir", "/l"]).is_err());
+    }
+
+    #[test]
+    fn status_still_parses() {
+        assert!(matches!(
+            parse(&["status", "--dir", "/l", "--json"]).unwrap(),
+            Command::Status { json: true, .. }
+        ));
     }
 }

@@ -3,11 +3,15 @@
 //! Every `ensure_*` function is idempotent: it creates what is missing and corrects what is
 //! there, so `up` can be run again on a half-built lab.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
+use nix::sched::CloneFlags;
 use serde::Deserialize;
 
 use crate::cmd::{self, CmdError};
+use crate::link::PortStatus;
 
 const IP: &str = "ip";
 
@@ -50,7 +54,21 @@ pub enum NetError {
         #[source]
         source: serde_json::Error,
     },
+    /// A thread could not enter the namespace.
+    #[error("cannot enter namespace {namespace} ({path}): {source}")]
+    Enter {
+        /// The namespace.
+        namespace: String,
+        /// Its bind mount.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
+
+/// Where `ip netns` keeps the bind mounts of named namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
 
 #[derive(Deserialize)]
 struct NetnsEntry {
@@ -244,6 +262,62 @@ pub fn configure_node_iface(
     Ok(())
 }
 
+/// Every link of the root namespace as a bridge port sees it: up or not, and its master.
+pub fn port_statuses() -> Result<BTreeMap<String, PortStatus>, NetError> {
+    Ok(link_entries(None)?
+        .into_iter()
+        .map(|l| {
+            let status = PortStatus {
+                admin_up: l.flags.iter().any(|f| f == "UP"),
+                master: l.master,
+            };
+            (l.ifname, status)
+        })
+        .collect())
+}
+
+/// The status of `link` in the root namespace; `None` when there is no such link.
+pub fn port_status(link: &str) -> Result<Option<PortStatus>, NetError> {
+    Ok(port_statuses()?.remove(link))
+}
+
+/// Sets `link` (root namespace) administratively up or down.
+pub fn set_link_up(link: &str, up: bool) -> Result<(), NetError> {
+    let state = if up { "up" } else { "down" };
+    link_cmd(link, &["link", "set", link, state]).map(drop)
+}
+
+/// Enslaves `link` (root namespace) to `bridge`.
+pub fn attach_to_bridge(link: &str, bridge: &str) -> Result<(), NetError> {
+    link_cmd(link, &["link", "set", link, "master", bridge]).map(drop)
+}
+
+/// Runs `f` on a thread that has entered the network namespace `namespace` (only that thread
+/// moves; the process stays where it is). Sockets `f` creates belong to the namespace for
+/// their whole life, whichever thread uses them later. A panic in `f` is passed on.
+pub fn in_namespace<T, F>(namespace: &str, f: F) -> Result<T, NetError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let path = Path::new(NETNS_DIR).join(namespace);
+    let name = namespace.to_string();
+    let enter = move || -> Result<T, NetError> {
+        let err = |source: std::io::Error| NetError::Enter {
+            namespace: name.clone(),
+            path: path.clone(),
+            source,
+        };
+        let ns = std::fs::File::open(&path).map_err(err)?;
+        nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|e| err(e.into()))?;
+        Ok(f())
+    };
+    match std::thread::spawn(enter).join() {
+        Ok(res) => res,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 /// Deletes `link`; one that is already gone is fine.
 pub fn delete_link(link: &str) -> Result<(), NetError> {
     if !links()?.iter().any(|l| l == link) {
@@ -281,5 +355,15 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("network namespaces"));
+    }
+
+    #[test]
+    fn entering_a_missing_namespace_names_it() {
+        let err = in_namespace("v2e-no-such-namespace", || ()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("v2e-no-such-namespace") && msg.contains("/run/netns"),
+            "{msg}"
+        );
     }
 }

@@ -491,6 +491,7 @@ pub fn plan_lab(req: &LabRequest, used: &BTreeSet<u8>) -> Result<LabState, PlanE
                     .collect(),
                 sshd: None,
                 executor: None,
+                cut: false,
                 name,
             })
         })

@@ -10,6 +10,8 @@ use client::transport::TransportOptions;
 use client::{Endpoint, ExecutorClient};
 use proto::v1;
 
+use crate::net::{self, NetError};
+
 /// Why a probe failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -40,6 +42,17 @@ pub enum ProbeError {
         /// Why.
         #[source]
         source: Box<client::ClientError>,
+    },
+    /// The probe could not run inside the namespace.
+    #[error("probing {addr} from namespace {namespace}: {source}")]
+    Namespace {
+        /// The address.
+        addr: SocketAddr,
+        /// The namespace.
+        namespace: String,
+        /// Why.
+        #[source]
+        source: Box<NetError>,
     },
     /// The executor did not answer in time.
     #[error("executor of {node} at {socket}: no answer within {after:?}")]
@@ -77,6 +90,22 @@ pub fn ssh_banner(addr: SocketAddr, timeout: Duration) -> Result<String, ProbeEr
     } else {
         Err(ProbeError::NotSsh { addr, banner })
     }
+}
+
+/// [`ssh_banner`] from inside `namespace` (e.g. the node's own, when the node is cut off
+/// from the host).
+pub fn ssh_banner_from(
+    namespace: &str,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<String, ProbeError> {
+    net::in_namespace(namespace, move || ssh_banner(addr, timeout)).map_err(|source| {
+        ProbeError::Namespace {
+            addr,
+            namespace: namespace.to_string(),
+            source: Box::new(source),
+        }
+    })?
 }
 
 /// Asks the executor of `node` at `socket` for its status, within `timeout`.

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::link::{self, LinkState};
+
 /// The status of one node as `status` reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeReport {
@@ -11,6 +13,13 @@ pub struct NodeReport {
     pub address: String,
     /// Its network namespace.
     pub namespace: String,
+    /// Its link as the root namespace shows it: `up`, or `cut` (`v2engine-lab cut`; also
+    /// `detached`, `missing`, `unknown`).
+    #[serde(default)]
+    pub link: LinkState,
+    /// lab.json records the node as cut.
+    #[serde(default)]
+    pub link_cut_recorded: bool,
     /// sshd answers with an SSH banner on port 22.
     pub ssh_up: bool,
     /// The executor answers on its socket.
@@ -46,6 +55,7 @@ pub fn table(reports: &[NodeReport]) -> String {
     let header = [
         "NODE",
         "ADDRESS",
+        "LINK",
         "SSH",
         "EXECUTOR",
         "ENGINE",
@@ -53,12 +63,13 @@ pub fn table(reports: &[NodeReport]) -> String {
         "HUGEPAGES",
         "DISKS",
     ];
-    let rows: Vec<[String; 8]> = reports
+    let rows: Vec<[String; 9]> = reports
         .iter()
         .map(|r| {
             [
                 r.name.clone(),
                 r.address.clone(),
+                r.link.to_string(),
                 yes_no(r.ssh_up).into(),
                 yes_no(r.executor_up).into(),
                 opt(r.engine_state.as_deref()),
@@ -93,6 +104,10 @@ pub fn table(reports: &[NodeReport]) -> String {
         out.push_str(&line(row));
     }
     for r in reports {
+        if let Some(remark) = link::remark(&r.name, r.link, r.link_cut_recorded) {
+            out.push_str(&remark);
+            out.push('\n');
+        }
         for reason in &r.reboot_reasons {
             out.push_str(&format!("{}: reboot required: {reason}\n", r.name));
         }
@@ -115,6 +130,7 @@ mod tests {
         let ready = NodeReport {
             name: "node-1".into(),
             address: "10.250.1.1".into(),
+            link: LinkState::Up,
             ssh_up: true,
             executor_up: true,
             engine_state: Some("ready".into()),
@@ -127,6 +143,7 @@ mod tests {
         let waiting = NodeReport {
             name: "node-2".into(),
             address: "10.250.1.2".into(),
+            link: LinkState::Up,
             ssh_up: true,
             executor_up: true,
             engine_state: Some("waiting_for_reboot".into()),
@@ -139,6 +156,7 @@ mod tests {
         let down = NodeReport {
             name: "node-3".into(),
             address: "10.250.1.3".into(),
+            link: LinkState::Up,
             executor_error: Some("connection refused".into()),
             ..Default::default()
         };
@@ -158,6 +176,7 @@ mod tests {
             "node-2: reboot required: allocated 3 of 16 hugepages"
         );
         assert_eq!(lines[5], "node-3: executor: connection refused");
+        assert!(lines[1..4].iter().all(|l| l.contains(" up ")));
         // Columns line up.
         let col = lines[0].find("ADDRESS").unwrap();
         assert!(
@@ -165,5 +184,30 @@ mod tests {
                 .iter()
                 .all(|l| l[col..].starts_with("10.250.1."))
         );
+    }
+
+    #[test]
+    fn a_cut_node_shows_cut_with_the_way_back() {
+        let cut = NodeReport {
+            name: "node-2".into(),
+            address: "10.250.1.2".into(),
+            link: LinkState::Cut,
+            link_cut_recorded: true,
+            executor_up: true,
+            ..Default::default()
+        };
+        let t = table(std::slice::from_ref(&cut));
+        let lines: Vec<&str> = t.lines().collect();
+        let col = lines[0].find("LINK").unwrap();
+        assert!(lines[1][col..].starts_with("cut "), "{t}");
+        assert!(
+            lines[2].starts_with("node-2: link: cut") && lines[2].contains("restore node-2"),
+            "{t}"
+        );
+        let json = serde_json::to_value(&cut).unwrap();
+        assert_eq!(json["link"], "cut");
+        assert_eq!(json["link_cut_recorded"], true);
+        let back: NodeReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, cut);
     }
 }

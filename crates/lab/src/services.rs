@@ -148,7 +148,10 @@ pub struct Starting {
 
 #[derive(Debug)]
 enum Probe {
+    /// sshd's banner from the host.
     Ssh(SocketAddr),
+    /// sshd's banner from inside the node's namespace (the node is cut off from the host).
+    SshInside(String, SocketAddr),
     Executor(PathBuf),
 }
 
@@ -224,10 +227,21 @@ fn start(
 }
 
 /// Makes sure the node's sshd runs: keeps a running one with the right command line,
-/// otherwise checks the configuration and starts one. Records it in `node.sshd`.
-pub fn ensure_sshd(node: &mut NodeState, paths: &NodePaths) -> Result<Starting, ServiceError> {
+/// otherwise checks the configuration and starts one. Records it in `node.sshd`. It is
+/// waited for from the host, or from inside the node's namespace when `reachable` is false
+/// (its link is cut).
+pub fn ensure_sshd(
+    node: &mut NodeState,
+    paths: &NodePaths,
+    reachable: bool,
+) -> Result<Starting, ServiceError> {
     let argv = argv::sshd(paths);
     let addr = SocketAddr::from((node.address, SSH_PORT));
+    let probe = if reachable {
+        Probe::Ssh(addr)
+    } else {
+        Probe::SshInside(node.namespace.clone(), addr)
+    };
     // sshd writes its own messages to its -E log; its stdout/stderr go to sshd.out.
     let log = paths.sshd_log();
     if let Some(pid) = find_running(node, node.sshd.as_ref(), &argv, Some(&paths.sshd_pid()))? {
@@ -238,7 +252,7 @@ pub fn ensure_sshd(node: &mut NodeState, paths: &NodePaths) -> Result<Starting, 
             pid,
             child: None,
             log,
-            probe: Probe::Ssh(addr),
+            probe,
         });
     }
     stop_strays(
@@ -260,7 +274,7 @@ pub fn ensure_sshd(node: &mut NodeState, paths: &NodePaths) -> Result<Starting, 
         pid,
         child: Some(child),
         log,
-        probe: Probe::Ssh(addr),
+        probe,
     })
 }
 
@@ -332,6 +346,11 @@ pub async fn wait_ready(mut pending: Vec<Starting>, timeout: Duration) -> Result
                 Probe::Ssh(addr) => probe::ssh_banner(*addr, Duration::from_secs(1))
                     .map(drop)
                     .map_err(|e| e.to_string()),
+                Probe::SshInside(ns, addr) => {
+                    probe::ssh_banner_from(ns, *addr, Duration::from_secs(1))
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                }
                 Probe::Executor(socket) => {
                     probe::executor_status(&s.node, socket, Duration::from_secs(3))
                         .await

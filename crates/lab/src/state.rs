@@ -134,6 +134,10 @@ pub struct NodeState {
     /// The running executor.
     #[serde(default)]
     pub executor: Option<ProcessRecord>,
+    /// The node's link is cut (`v2engine-lab cut`): its bridge port (`veth_host`) is down,
+    /// so nothing reaches the node until `restore` (or `up`) brings it back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut: bool,
 }
 
 /// One disk: a sparse image file, attached to a loop device when one was available.
@@ -170,6 +174,27 @@ impl LabState {
     /// The node called `name`, mutable.
     pub fn node_mut(&mut self, name: &str) -> Option<&mut NodeState> {
         self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
+    /// The position in `nodes` of the node `reference` names: its name (`node-2`) or its
+    /// number (`2`).
+    pub fn node_position(&self, reference: &str) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| n.name == reference)
+            .or_else(|| {
+                let index = crate::plan::parse_node_ref(reference)?;
+                self.nodes.iter().position(|n| n.index == index)
+            })
+    }
+
+    /// The nodes' names, comma-separated (for messages).
+    pub fn node_names(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -303,5 +328,32 @@ mod tests {
         assert!(lab.node("node-9").is_none());
         lab.node_mut("node-1").unwrap().fragmented = true;
         assert!(lab.nodes[0].fragmented);
+        assert_eq!(lab.node_position("node-2"), Some(1));
+        assert_eq!(lab.node_position("2"), Some(1));
+        assert_eq!(lab.node_position("node-3"), None);
+        assert_eq!(lab.node_position("0"), None);
+        assert_eq!(lab.node_position("nodes-1"), None);
+        assert_eq!(lab.node_names(), "node-1, node-2");
+    }
+
+    #[test]
+    fn a_cut_is_recorded_and_older_files_read_as_not_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.json");
+        let mut lab = sample();
+        // Not cut: the field is left out, as lab.json files written before it had it.
+        assert!(!to_json(&lab).contains("\"cut\""));
+        lab.nodes[1].cut = true;
+        save(&path, &lab).unwrap();
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("\"cut\": true")
+        );
+        let back = load(&path).unwrap().unwrap();
+        assert!(back.nodes[1].cut && !back.nodes[0].cut);
+        let mut v: serde_json::Value = serde_json::from_str(&to_json(&lab)).unwrap();
+        v["nodes"][1].as_object_mut().unwrap().remove("cut");
+        assert!(!parse(&path, &v.to_string()).unwrap().nodes[1].cut);
     }
 }

@@ -79,6 +79,8 @@ pub fn down(dir: &Path, purge: bool) -> Result<DownReport, TeardownError> {
         for n in &mut lab.nodes {
             n.sshd = None;
             n.executor = None;
+            // The links went with the namespaces: nothing is cut any more.
+            n.cut = false;
             for d in &mut n.disks {
                 d.loop_device = None;
             }

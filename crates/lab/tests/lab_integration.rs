@@ -5,9 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on failure
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use client::transport::TransportOptions;
@@ -561,4 +564,342 @@ fn commands_on_a_missing_lab_explain_themselves() {
     assert!(err.contains("/nonexistent/v2engine-executor"), "{err}");
     // down of a lab that never existed is fine.
     lab_ok(&["down", "--dir", t.dir_arg()]);
+}
+
+/// A TCP connection to `addr` from inside `namespace` (`None`: from the host), within `timeout`.
+fn connect_from(
+    namespace: Option<&str>,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    match namespace {
+        None => TcpStream::connect_timeout(&addr, timeout),
+        Some(ns) => net::in_namespace(ns, move || TcpStream::connect_timeout(&addr, timeout))
+            .unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// Asserts that `addr` cannot be reached from `namespace` (`None`: the host) and that finding
+/// out takes about the connect timeout, not longer. Returns the error and the time taken.
+fn assert_unreachable(namespace: Option<&str>, addr: SocketAddr) -> (std::io::Error, Duration) {
+    let started = Instant::now();
+    let res = connect_from(namespace, addr, Duration::from_secs(3));
+    let took = started.elapsed();
+    let from = namespace.unwrap_or("the host");
+    let err = match res {
+        Ok(_) => panic!("{addr} is reachable from {from} although its node is cut"),
+        Err(e) => e,
+    };
+    assert!(
+        took < Duration::from_secs(5),
+        "{from} -> {addr}: took {took:?} to fail ({err})"
+    );
+    (err, took)
+}
+
+/// A TCP echo server listening inside a node's namespace, on the node's address (as an
+/// NVMe-oF export would), run by threads of the test process; `stop` closes everything.
+struct EchoServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl EchoServer {
+    fn start(namespace: &str, ip: Ipv4Addr) -> Self {
+        let listener = net::in_namespace(namespace, move || TcpListener::bind((ip, 0)))
+            .unwrap()
+            .unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        s.set_nonblocking(false).unwrap();
+                        s.set_read_timeout(Some(Duration::from_millis(200)))
+                            .unwrap();
+                        let flag = flag.clone();
+                        conns.push(std::thread::spawn(move || {
+                            let mut buf = [0u8; 64];
+                            while !flag.load(Ordering::Relaxed) {
+                                match s.read(&mut buf) {
+                                    Ok(0) => break,
+                                    Ok(n) => {
+                                        if s.write_all(&buf[..n]).is_err() {
+                                            break;
+                                        }
+                                    }
+                                    Err(e)
+                                        if matches!(
+                                            e.kind(),
+                                            std::io::ErrorKind::WouldBlock
+                                                | std::io::ErrorKind::TimedOut
+                                        ) => {}
+                                    Err(_) => break,
+                                }
+                            }
+                        }));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => panic!("echo server accept: {e}"),
+                }
+            }
+            for c in conns {
+                c.join().unwrap();
+            }
+        });
+        Self { addr, stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+    }
+}
+
+/// One application keep-alive: a byte out, the same byte back within the stream's read timeout.
+fn keep_alive(s: &mut TcpStream) -> std::io::Result<()> {
+    s.write_all(b"k")?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b)
+}
+
+/// A connection from inside `namespace` to `addr` with the kernel's TCP keep-alive on: the
+/// namespace's keep-alive settings are made 1 s idle, 1 s between probes, 3 probes.
+fn keepalive_connection_from(namespace: &str, addr: SocketAddr) -> TcpStream {
+    net::in_namespace(namespace, move || -> std::io::Result<TcpStream> {
+        // /proc/sys/net is the calling thread's namespace: only the node's settings change.
+        for (name, value) in [
+            ("tcp_keepalive_time", "1"),
+            ("tcp_keepalive_intvl", "1"),
+            ("tcp_keepalive_probes", "3"),
+        ] {
+            std::fs::write(format!("/proc/sys/net/ipv4/{name}"), value)?;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let stream = rt.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_keepalive(true)?;
+            tokio::time::timeout(Duration::from_secs(5), socket.connect(addr))
+                .await
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+        })?;
+        let stream = stream.into_std()?;
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    })
+    .unwrap()
+    .unwrap()
+}
+
+fn status_json(t: &TestLab) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_str(&lab_ok(&["status", "--dir", t.dir_arg(), "--json"])).unwrap();
+    v.as_array().unwrap().clone()
+}
+
+fn links_of(t: &TestLab) -> Vec<String> {
+    status_json(t)
+        .iter()
+        .map(|r| r["link"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn cut_partitions_a_node_and_restore_brings_it_back() {
+    require_environment();
+    let t = TestLab::new();
+    lab_ok(&[
+        "up",
+        "--nodes",
+        "3",
+        "--dir",
+        t.dir_arg(),
+        "--disk-size-mib",
+        "16",
+        "--fragmented-nodes",
+        "none",
+    ]);
+    let lab = t.state();
+    let (n1, n2, n3) = (&lab.nodes[0], &lab.nodes[1], &lab.nodes[2]);
+    let ssh2 = SocketAddr::from((n2.address, 22));
+    let ssh3 = SocketAddr::from((n3.address, 22));
+    assert_eq!(links_of(&t), ["up", "up", "up"]);
+    let root_keepalive = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_keepalive_time").unwrap();
+
+    // Established before the cut: from the host, an application keep-alive every second
+    // (as SPDK's NVMe-oF keep-alive); from node-1, the kernel's TCP keep-alive (1 s).
+    let echo = EchoServer::start(&n2.namespace, n2.address);
+    let mut app = connect_from(None, echo.addr, Duration::from_secs(5)).unwrap();
+    app.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    keep_alive(&mut app).unwrap();
+    let mut tcp_ka = keepalive_connection_from(&n1.namespace, echo.addr);
+    tcp_ka.write_all(b"k").unwrap();
+    let mut b = [0u8; 1];
+    tcp_ka.read_exact(&mut b).unwrap();
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_keepalive_time").unwrap(),
+        root_keepalive,
+        "the host's keep-alive setting must not change"
+    );
+
+    // Cut node-2.
+    let cut_at = Instant::now();
+    let out = lab_ok(&["cut", "node-2", "--dir", t.dir_arg()]);
+    let cut_took = cut_at.elapsed();
+    assert!(
+        out.contains("node-2 cut") && out.contains(&n2.veth_host),
+        "{out}"
+    );
+
+    // The kernel keep-alive of node-1's connection fails it, measured from the cut.
+    tcp_ka
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let tcp_ka_waiter = std::thread::spawn(move || {
+        let mut b = [0u8; 1];
+        let res = tcp_ka.read(&mut b);
+        (res, cut_at.elapsed())
+    });
+    // The application keep-alive from the host misses its answer.
+    let app_missed = loop {
+        let tick = Instant::now();
+        if let Err(e) = keep_alive(&mut app) {
+            break (e, cut_at.elapsed());
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(10),
+            "keep-alives to cut node-2 are still answered"
+        );
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
+    };
+    let (tcp_ka_res, tcp_ka_after) = tcp_ka_waiter.join().unwrap();
+    let tcp_ka_err = tcp_ka_res.expect_err("node-1's connection to cut node-2 kept working");
+    assert_eq!(
+        tcp_ka_err.raw_os_error(),
+        Some(nix::errno::Errno::ETIMEDOUT as i32),
+        "{tcp_ka_err}"
+    );
+    assert!(tcp_ka_after < Duration::from_secs(15), "{tcp_ka_after:?}");
+
+    // New connections fail, from the host and from both other nodes, to sshd and to the
+    // node's data address; everything else still works.
+    let (host_err, host_took) = assert_unreachable(None, ssh2);
+    assert_unreachable(None, echo.addr);
+    let (n1_err, n1_took) = assert_unreachable(Some(&n1.namespace), ssh2);
+    assert_unreachable(Some(&n3.namespace), echo.addr);
+    assert!(probe::ssh_banner(ssh2, Duration::from_secs(2)).is_err());
+    connect_from(Some(&n1.namespace), ssh3, Duration::from_secs(3))
+        .expect("node-1 still reaches node-3");
+    connect_from(None, ssh3, Duration::from_secs(3)).expect("the host still reaches node-3");
+    eprintln!(
+        "cut took {cut_took:?}; application keep-alive (1 s) missed after {:?} ({}); \
+         TCP keep-alive (1 s idle, 1 s interval, 3 probes) failed after {tcp_ka_after:?} ({tcp_ka_err}); \
+         new connect from the host failed after {host_took:?} ({host_err}), from node-1 after {n1_took:?} ({n1_err})",
+        app_missed.1, app_missed.0
+    );
+    drop(app);
+
+    // node-2 keeps running: its processes, its executor answering on its socket.
+    let state = t.state();
+    assert!(state.nodes[1].cut, "lab.json records the cut");
+    assert!(!state.nodes[0].cut && !state.nodes[2].cut);
+    for rec in [&state.nodes[1].executor, &state.nodes[1].sshd] {
+        let rec = rec.as_ref().unwrap();
+        assert!(proc::runs(rec.pid, &rec.argv), "{:?} died", rec.argv);
+    }
+    assert_eq!(state.nodes[1].executor, n2.executor);
+    let rows = status_json(&t);
+    assert_eq!(
+        rows.iter().map(|r| r["link"].clone()).collect::<Vec<_>>(),
+        ["up", "cut", "up"]
+    );
+    assert_eq!(rows[1]["link_cut_recorded"], true);
+    assert_eq!(rows[1]["ssh_up"], false);
+    assert_eq!(rows[1]["executor_up"], true, "{:?}", rows[1]);
+    assert_eq!(rows[0]["ssh_up"], true);
+    let table = lab_ok(&["status", "--dir", t.dir_arg()]);
+    assert!(table.contains("node-2: link: cut"), "{table}");
+
+    // Again: nothing to do. Unknown nodes: a clear error naming the node; nothing changes.
+    let out = lab_ok(&["cut", "node-2", "--dir", t.dir_arg()]);
+    assert!(out.contains("node-2 was already cut"), "{out}");
+    let json_before = std::fs::read(LabPaths::new(t.path()).lab_json()).unwrap();
+    for cmd in ["cut", "restore"] {
+        let out = lab_cmd(&[cmd, "node-9", "--dir", t.dir_arg()]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no node \"node-9\"") && err.contains("node-1, node-2, node-3"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(LabPaths::new(t.path()).lab_json()).unwrap(),
+        json_before
+    );
+    assert_eq!(links_of(&t), ["up", "cut", "up"]);
+
+    // Restore: SSH and TCP work again, from the host and from node-1.
+    let out = lab_ok(&["restore", "node-2", "--dir", t.dir_arg()]);
+    assert!(
+        out.contains("node-2 restored") && out.contains("answers"),
+        "{out}"
+    );
+    let login = ssh(&t, &n2.address.to_string(), &["true"]);
+    assert!(
+        login.status.success(),
+        "ssh to restored node-2: {}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    connect_from(Some(&n1.namespace), ssh2, Duration::from_secs(5))
+        .expect("node-1 reaches restored node-2");
+    let mut again = connect_from(None, echo.addr, Duration::from_secs(5)).unwrap();
+    again
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    keep_alive(&mut again).unwrap();
+    drop(again);
+    echo.stop();
+    assert!(!t.state().nodes[1].cut);
+    assert_eq!(links_of(&t), ["up", "up", "up"]);
+    let out = lab_ok(&["restore", "node-2", "--dir", t.dir_arg()]);
+    assert!(out.contains("node-2 was not cut"), "{out}");
+
+    // up on a lab with a cut node restores it and says so.
+    lab_ok(&["cut", "2", "--dir", t.dir_arg()]);
+    let out = lab_ok(&["up", "--dir", t.dir_arg()]);
+    assert!(
+        out.contains("note: node-2's link was cut; up restored it"),
+        "{out}"
+    );
+    assert_eq!(links_of(&t), ["up", "up", "up"]);
+    assert!(!t.state().nodes[1].cut);
+    assert!(probe::ssh_banner(ssh2, Duration::from_secs(5)).is_ok());
+
+    // A cut node reboots and stays cut.
+    lab_ok(&["cut", "node-2", "--dir", t.dir_arg()]);
+    lab_ok(&["reboot", "node-2", "--dir", t.dir_arg()]);
+    let rebooted = t.state();
+    assert!(rebooted.nodes[1].cut);
+    let exec = rebooted.nodes[1].executor.as_ref().unwrap();
+    assert_ne!(Some(exec), n2.executor.as_ref());
+    assert!(proc::runs(exec.pid, &exec.argv));
+    assert_eq!(links_of(&t), ["up", "cut", "up"]);
+    assert_unreachable(None, ssh2);
+
+    // down with a node cut still removes everything, and forgets the cut.
+    let pids = recorded_pids(&rebooted);
+    let canonical = std::fs::canonicalize(t.path()).unwrap();
+    lab_ok(&["down", "--dir", t.dir_arg()]);
+    assert_nothing_left(&canonical, &LabId::from_string(rebooted.id.clone()), &pids);
+    assert!(t.state().nodes.iter().all(|n| !n.cut));
 }
