@@ -57,14 +57,16 @@ fn inventory(fleet: &SimFleet, disks: &[(&str, &Loop)]) -> String {
     s
 }
 
-fn env() -> Env {
+/// `nodes` executors (the last one's memory fragmented: its engine waits for a reboot),
+/// a loop device as the disk of each of `disk_nodes`; NVMe-oF ports from `first_port` on.
+fn env(nodes: usize, disk_nodes: &[&'static str], first_port: usize) -> Env {
     let tmp = tempfile::tempdir().unwrap();
-    let disks = vec![
-        Loop::new(&tmp.path().join("node-1-disk.img"), 256),
-        Loop::new(&tmp.path().join("node-2-disk.img"), 256),
-    ];
-    let fleet = SimFleet::with_args(&tmp.path().join("fleet"), 3, |i| {
-        let first = 27_400 + 20 * i;
+    let disks: Vec<Loop> = disk_nodes
+        .iter()
+        .map(|n| Loop::new(&tmp.path().join(format!("{n}-disk.img")), 256))
+        .collect();
+    let fleet = SimFleet::with_args(&tmp.path().join("fleet"), nodes, |i| {
+        let first = first_port + 20 * i;
         vec![
             "--data-address".into(),
             "127.0.0.1".into(),
@@ -74,10 +76,8 @@ fn env() -> Env {
     });
     stage_collection(tmp.path());
     let ans = Ansible::new(tmp.path(), tmp.path());
-    let inventory = ans.write(
-        "inventory.yml",
-        &inventory(&fleet, &[("node-1", &disks[0]), ("node-2", &disks[1])]),
-    );
+    let pairs: Vec<(&str, &Loop)> = disk_nodes.iter().copied().zip(&disks).collect();
+    let inventory = ans.write("inventory.yml", &inventory(&fleet, &pairs));
     Env {
         fleet,
         _disks: disks,
@@ -95,8 +95,8 @@ fn example(name: &str) -> String {
         .to_string()
 }
 
-/// Every node's volume objects, by node; nodes whose engine does not run (node-3 waits
-/// for a reboot) cannot list any and are left out.
+/// Every node's volume objects, by node; nodes whose engine does not run (the last node
+/// waits for a reboot) or that are down cannot list any and are left out.
 fn objects(fleet: &SimFleet) -> BTreeMap<String, ListVolumeObjectsResponse> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -105,9 +105,11 @@ fn objects(fleet: &SimFleet) -> BTreeMap<String, ListVolumeObjectsResponse> {
     rt.block_on(async {
         let mut out = BTreeMap::new();
         for n in &fleet.nodes {
-            let mut c = ExecutorClient::connect(&n.name, &Endpoint::Unix(n.socket.clone()))
-                .await
-                .unwrap();
+            let Ok(mut c) =
+                ExecutorClient::connect(&n.name, &Endpoint::Unix(n.socket.clone())).await
+            else {
+                continue;
+            };
             if let Ok(l) = c.list_volume_objects().await {
                 out.insert(n.name.clone(), l);
             }
@@ -205,7 +207,7 @@ fn on_both(state: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn volume_example_is_placed_created_grown_moved_replaced_and_deleted() {
-    let e = env();
+    let e = env(3, &["node-1", "node-2"], 27_400);
     let vol = example("volume.yml");
 
     // The quickstart: engine on (node-3's waits for a reboot), disks, class `replicated`.
@@ -445,5 +447,105 @@ fn volume_example_is_placed_created_grown_moved_replaced_and_deleted() {
     eprintln!(
         "volume create (one ansible-playbook run, 2 replicas + engine): {} ms",
         created_in.as_millis()
+    );
+}
+
+fn warnings(t: &Value) -> String {
+    t["warnings"].to_string()
+}
+
+#[test]
+fn a_lost_replica_is_replaced_and_the_leftover_removed_when_its_node_returns() {
+    let mut e = env(4, &["node-1", "node-2", "node-3"], 28_400);
+    let vol = example("volume.yml");
+    let r = e.ok(&example("quickstart.yml"), &["-e", "hugepage_limit_mib=64"]);
+    assert_eq!(r.stat("localhost", "changed"), 3, "{}", r.text);
+    let r = e.ok(&vol, &[]);
+    let t = r.task(VOLUME_TASK, "localhost");
+    let placed = replicas(t);
+    assert_eq!(placed.len(), 2, "{t}");
+    assert_eq!(placed[0].0, "node-1", "best-effort locality: {t}");
+    let lost = placed[1].0.clone();
+    let spare = if lost == "node-2" { "node-3" } else { "node-2" };
+    let index = |n: &str| e.fleet.nodes.iter().position(|x| x.name == n).unwrap();
+
+    // The node with the remote replica fails.
+    let i = index(&lost);
+    e.fleet.nodes[i].kill();
+
+    // Check mode shows the replacement and changes nothing.
+    let r = e.changes_nothing(&["--check", "--diff"]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    let t = r.task(VOLUME_TASK, "localhost");
+    assert_eq!(t["changed"], true, "{t}");
+    assert_eq!(t["msg"], "volume data-1 would be updated");
+    assert_eq!(
+        replicas(t),
+        [
+            ("node-1".into(), "disk-1".into(), "healthy".into()),
+            (spare.into(), "disk-1".into(), "planned".into())
+        ],
+        "{t}"
+    );
+    let w = warnings(t);
+    assert!(
+        w.contains(&format!(
+            "Volume data-1 would be repaired: a replica to build on {spare}/disk-1"
+        )) && w.contains(&format!("Node {lost} is unreachable")),
+        "{w}"
+    );
+
+    // The run builds it; the next one has nothing to do.
+    let r = e.ok(&vol, &[]);
+    let t = r.task(VOLUME_TASK, "localhost");
+    assert_eq!(
+        (t["changed"].clone(), t["msg"].clone()),
+        (json!(true), json!("volume data-1 updated")),
+        "{t}"
+    );
+    let (reps, engines) = placement(&e.fleet, "data-1");
+    let nodes: Vec<&str> = reps.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(nodes, ["node-1", spare], "{reps:?}");
+    assert_eq!(engines, ["node-1"]);
+    let r = e.ok(&vol, &[]);
+    assert_eq!(r.stat("localhost", "changed"), 0, "{}", r.text);
+
+    // The node returns with its old replica: stale, removed by the next run.
+    e.fleet.nodes[i].start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !objects(&e.fleet)
+        .get(&lost)
+        .is_some_and(|l| l.replicas.iter().any(|r| r.volume == "data-1"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{lost} never listed its old replica again"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // (Its copy of the volume record is old too: the run also writes the current one.)
+    let r = e.ok(&vol, &["--diff"]);
+    let t = r.task(VOLUME_TASK, "localhost");
+    assert_eq!(t["changed"], true, "{t}");
+    assert!(
+        t["diff"]["before"]["replicas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"node": lost, "disk": "disk-1", "state": "stale"})),
+        "{t}"
+    );
+    assert!(warnings(t).contains(&format!("{lost}/disk-1")), "{t}");
+    let (reps, _) = placement(&e.fleet, "data-1");
+    let nodes: Vec<&str> = reps.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(nodes, ["node-1", spare], "{reps:?}");
+    let r = e.ok(&vol, &[]);
+    assert_eq!(r.stat("localhost", "changed"), 0, "{}", r.text);
+
+    // Deleted: nothing is left on any node.
+    e.ok(&vol, &["-e", "volume_state=absent"]);
+    let (reps, engines) = placement(&e.fleet, "data-1");
+    assert!(
+        reps.is_empty() && engines.is_empty(),
+        "{reps:?} {engines:?}"
     );
 }

@@ -345,7 +345,8 @@ pub struct SimNode {
 }
 
 impl SimNode {
-    fn start(&mut self) {
+    /// Starts the executor (it starts its engine when the records ask for one).
+    pub fn start(&mut self) {
         let log = std::fs::File::create(self.dir.join("executor.log")).unwrap();
         let d = &self.dir;
         let child = Command::new(sibling_bin("v2engine-executor"))
@@ -394,6 +395,17 @@ impl SimNode {
     pub fn endpoint(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
+
+    /// A node failure, as a power cut: the executor and then its engine SIGKILLed by PID,
+    /// no clean-up. [`SimNode::start`] brings it back.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        kill_recorded_engine(&self.dir.join("state/engine.pid.json"), "spdk-sim");
+        let _ = std::fs::remove_file(&self.socket);
+    }
 }
 
 impl Drop for SimNode {
@@ -432,6 +444,13 @@ pub fn kill_recorded_engine(pid_file: &Path, program: &str) {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status();
+        // Gone (or a zombie, whose cmdline is empty) within a bounded wait.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
