@@ -3,11 +3,16 @@
 //!
 //! A call answered "not found" for something being removed, or "already exists" for the
 //! TCP transport, counts as done: the engine is then as the plan wants it.
+//!
+//! [`Action::AwaitSize`] polls `bdev_get_bdevs` (and `bdev_raid_get_bdevs` for the members'
+//! data offsets) with a growing pause, 10 ms to 200 ms, until the sizes are there or its
+//! bound is reached: SPDK's JSON-RPC has no event for a size change to wait on.
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use spdk_rpc::SpdkApi;
-use spdk_rpc::types::bdev::BdevGetBdevs;
+use spdk_rpc::types::bdev::{Bdev as SpdkBdev, BdevGetBdevs};
 use spdk_rpc::types::lvol::{
     BdevLvolCreate, BdevLvolDelete, BdevLvolGetLvols, BdevLvolGetLvstores, BdevLvolResize, LvsRef,
 };
@@ -21,15 +26,70 @@ use spdk_rpc::types::nvmf::{
 };
 use spdk_rpc::types::raid::{
     BdevRaidAddBaseBdev, BdevRaidCreate, BdevRaidDelete, BdevRaidGetBdevs, BdevRaidRemoveBaseBdev,
+    RaidBdev,
 };
 
 use super::names;
 use super::observed::{
     Bdev, Controller, ControllerPath, Listener, Lvol, Lvstore, Observed, Raid, RaidSlot, Subsystem,
 };
-use super::plan::Action;
+use super::plan::{Action, show_size};
 
 const NIL_UUID: &str = "00000000-0000-0000-0000-000000000000";
+
+/// Why an action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyFailure {
+    /// SPDK refused or did not answer a call.
+    #[error(transparent)]
+    Rpc(#[from] spdk_rpc::Error),
+    /// A grown volume did not reach its size on this node in time.
+    #[error(
+        "volume {volume}: {bdev} is {} after {waited:?}, {} wanted{}{}",
+        show_size(*have),
+        show_size(*want),
+        lagging_text(lagging),
+        hint(lagging, *missing)
+    )]
+    SizeNotReached {
+        /// The volume.
+        volume: String,
+        /// The bdev the frontend exports (raid, or the only member); `missing` when it is
+        /// not there.
+        bdev: String,
+        /// Its size at the end (0 when missing).
+        have: u64,
+        /// The size wanted.
+        want: u64,
+        /// Members still smaller than wanted, with what they give the raid.
+        lagging: Vec<(String, u64)>,
+        /// The exported bdev does not exist.
+        missing: bool,
+        /// How long it waited.
+        waited: Duration,
+    },
+}
+
+fn lagging_text(lagging: &[(String, u64)]) -> String {
+    if lagging.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = lagging
+        .iter()
+        .map(|(m, b)| format!("{m} has {}", show_size(*b)))
+        .collect();
+    format!("; members still smaller: {}", each.join(", "))
+}
+
+fn hint(lagging: &[(String, u64)], missing: bool) -> &'static str {
+    if missing {
+        " (the bdev does not exist)"
+    } else if lagging.is_empty() {
+        " (every member has the size but the raid did not grow: this SPDK's raid1 does not follow its members' size)"
+    } else {
+        " (a remote member's new size arrives with the target's namespace-changed event: is its replica grown and its controller connected?)"
+    }
+}
 
 /// A call of a plan failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +100,7 @@ pub struct ApplyError {
     /// What was done before it.
     pub done: Vec<String>,
     /// The cause.
-    pub source: spdk_rpc::Error,
+    pub source: ApplyFailure,
 }
 
 /// Reads the engine: bdevs, lvstores, lvols, subsystems, controllers, raids, transports.
@@ -66,6 +126,7 @@ pub async fn observe(api: &dyn SpdkApi) -> Result<Observed, spdk_rpc::Error> {
             .find(|b| b.name == uuid || b.uuid.as_deref() == Some(uuid))
             .map_or(0, |b| b.size_bytes() >> 20)
     };
+    let raids = raids_from(raids, &bdevs);
     Ok(Observed {
         lvols: lvols
             .iter()
@@ -77,15 +138,7 @@ pub async fn observe(api: &dyn SpdkApi) -> Result<Observed, spdk_rpc::Error> {
                 size_mib: size_of(&l.uuid),
             })
             .collect(),
-        bdevs: bdevs
-            .into_iter()
-            .map(|b| Bdev {
-                size_bytes: b.size_bytes(),
-                name: b.name,
-                aliases: b.aliases,
-                uuid: b.uuid,
-            })
-            .collect(),
+        bdevs: bdevs_from(bdevs),
         lvstores: lvstores
             .into_iter()
             .map(|l| Lvstore {
@@ -133,9 +186,33 @@ pub async fn observe(api: &dyn SpdkApi) -> Result<Observed, spdk_rpc::Error> {
                     .collect(),
             })
             .collect(),
-        raids: raids
-            .into_iter()
-            .map(|r| Raid {
+        raids,
+        tcp_transport: transports
+            .iter()
+            .any(|t| t.trtype.eq_ignore_ascii_case("tcp")),
+    })
+}
+
+/// The raids as the planner sees them; `bdevs` give each raid's size and block size (the
+/// unit of the members' data offsets).
+fn raids_from(raids: Vec<RaidBdev>, bdevs: &[SpdkBdev]) -> Vec<Raid> {
+    raids
+        .into_iter()
+        .map(|r| {
+            let own = bdevs.iter().find(|b| b.name == r.name);
+            let block_size = own
+                .map(|b| b.block_size)
+                .or_else(|| {
+                    r.base_bdevs_list.iter().find_map(|s| {
+                        let n = s.name.as_deref()?;
+                        bdevs
+                            .iter()
+                            .find(|b| b.name == n || b.aliases.iter().any(|a| a == n))
+                            .map(|b| b.block_size)
+                    })
+                })
+                .unwrap_or(512);
+            Raid {
                 state: r.state.as_str().to_string(),
                 level: r.raid_level.as_str().to_string(),
                 operational: r.num_base_bdevs_operational,
@@ -146,16 +223,27 @@ pub async fn observe(api: &dyn SpdkApi) -> Result<Observed, spdk_rpc::Error> {
                         name: s.name.filter(|n| !n.is_empty()),
                         uuid: s.uuid.filter(|u| u != NIL_UUID && !u.is_empty()),
                         configured: s.is_configured,
+                        data_offset_bytes: s.data_offset.saturating_mul(u64::from(block_size)),
                     })
                     .collect(),
                 rebuild: r.process.map(|p| (p.target, p.progress.percent)),
+                size_bytes: own.map_or(0, SpdkBdev::size_bytes),
                 name: r.name,
-            })
-            .collect(),
-        tcp_transport: transports
-            .iter()
-            .any(|t| t.trtype.eq_ignore_ascii_case("tcp")),
-    })
+            }
+        })
+        .collect()
+}
+
+fn bdevs_from(bdevs: Vec<SpdkBdev>) -> Vec<Bdev> {
+    bdevs
+        .into_iter()
+        .map(|b| Bdev {
+            size_bytes: b.size_bytes(),
+            name: b.name,
+            aliases: b.aliases,
+            uuid: b.uuid,
+        })
+        .collect()
 }
 
 fn listen_address(address: &str, port: u16) -> ListenAddress {
@@ -168,8 +256,90 @@ fn listen_address(address: &str, port: u16) -> ListenAddress {
     }
 }
 
+/// Sizes as they are now: the exported bdev's (`None` when missing) and the members that
+/// give the raid less than `want`.
+async fn sizes_now(
+    api: &dyn SpdkApi,
+    bdev: &str,
+    members: &[String],
+    want: u64,
+) -> Result<(Option<u64>, Vec<(String, u64)>), spdk_rpc::Error> {
+    let raw = api.bdev_get_bdevs(BdevGetBdevs::all()).await?;
+    let raid = if members.is_empty() {
+        None
+    } else {
+        // The members' data offsets come from the raid.
+        let raids = api.bdev_raid_get_bdevs(BdevRaidGetBdevs::default()).await?;
+        raids_from(raids, &raw).into_iter().find(|r| r.name == bdev)
+    };
+    let obs = Observed {
+        bdevs: bdevs_from(raw),
+        ..Observed::default()
+    };
+    let have = obs.bdev(bdev).map(|b| b.size_bytes);
+    let lagging = members
+        .iter()
+        .filter_map(|m| {
+            obs.member_capacity(raid.as_ref(), m)
+                .filter(|c| *c < want)
+                .map(|c| (m.clone(), c))
+        })
+        .collect();
+    Ok((have, lagging))
+}
+
+/// Waits until `bdev` has at least `want` bytes and every present member gives it at least
+/// that much, polling with a growing pause; at most `timeout`.
+async fn await_size(
+    api: &dyn SpdkApi,
+    volume: &str,
+    bdev: &str,
+    members: &[String],
+    want: u64,
+    timeout: Duration,
+) -> Result<(), ApplyFailure> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        let (have, lagging) = sizes_now(api, bdev, members, want).await?;
+        if have.is_some_and(|h| h >= want) && lagging.is_empty() {
+            tracing::info!(volume, bdev, bytes = want, waited = ?start.elapsed(), "volume size reached");
+            return Ok(());
+        }
+        let waited = start.elapsed();
+        if waited >= timeout {
+            return Err(ApplyFailure::SizeNotReached {
+                volume: volume.to_string(),
+                bdev: bdev.to_string(),
+                have: have.unwrap_or(0),
+                want,
+                lagging,
+                missing: have.is_none(),
+                waited,
+            });
+        }
+        tokio::time::sleep(pause.min(timeout - waited)).await;
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
 /// Carries out one action; "not found" on removal and an existing transport are success.
-async fn run(api: &dyn SpdkApi, a: &Action) -> Result<(), spdk_rpc::Error> {
+async fn run(api: &dyn SpdkApi, a: &Action) -> Result<(), ApplyFailure> {
+    if let Action::AwaitSize {
+        volume,
+        bdev,
+        members,
+        bytes,
+        timeout,
+    } = a
+    {
+        return await_size(api, volume, bdev, members, *bytes, *timeout).await;
+    }
+    Ok(call(api, a).await?)
+}
+
+/// Makes the SPDK call of `a` (any action but [`Action::AwaitSize`]).
+async fn call(api: &dyn SpdkApi, a: &Action) -> Result<(), spdk_rpc::Error> {
     let gone_ok = |r: Result<(), spdk_rpc::Error>| match r {
         Err(e) if e.is_not_found() => Ok(()),
         other => other,
@@ -296,6 +466,7 @@ async fn run(api: &dyn SpdkApi, a: &Action) -> Result<(), spdk_rpc::Error> {
             api.bdev_raid_delete(BdevRaidDelete { name: name.clone() })
                 .await,
         ),
+        Action::AwaitSize { .. } => Ok(()),
     }
 }
 

@@ -126,6 +126,9 @@ pub struct RaidSlot {
     pub uuid: Option<String>,
     /// Present and in use.
     pub configured: bool,
+    /// Bytes at the start of the member the raid keeps for itself (its superblock; 0
+    /// without one): the member's size less this is what it gives the raid.
+    pub data_offset_bytes: u64,
 }
 
 /// A raid bdev.
@@ -143,6 +146,9 @@ pub struct Raid {
     pub slots: Vec<RaidSlot>,
     /// A rebuild: target member and percent done.
     pub rebuild: Option<(String, u32)>,
+    /// Its size as a bdev (SPDK's raid1: the smallest present member's data size), 0 while
+    /// it is not a bdev (configuring, offline).
+    pub size_bytes: u64,
 }
 
 /// Everything the planner reads from one engine.
@@ -212,6 +218,22 @@ impl Observed {
     /// The raid `name`.
     pub fn raid(&self, name: &str) -> Option<&Raid> {
         self.raids.iter().find(|r| r.name == name)
+    }
+
+    /// What the bdev `member` gives raid `raid`: its size less the raid's data offset on it
+    /// (its whole size when it is not a member); `None` when there is no such bdev.
+    pub fn member_capacity(&self, raid: Option<&Raid>, member: &str) -> Option<u64> {
+        let size = self.bdev(member)?.size_bytes;
+        let ids = self.identities(member);
+        let offset = raid
+            .and_then(|r| {
+                r.slots.iter().find(|s| {
+                    s.name.as_ref().is_some_and(|n| ids.contains(n))
+                        || s.uuid.as_ref().is_some_and(|u| ids.contains(u))
+                })
+            })
+            .map_or(0, |s| s.data_offset_bytes);
+        Some(size.saturating_sub(offset))
     }
 
     /// The raids having a slot whose member is one of `ids`.

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::time::Duration;
 
 use super::names;
 use super::observed::{Observed, Subsystem};
@@ -118,6 +119,40 @@ pub enum Action {
         /// Raid.
         name: String,
     },
+    /// Waits (bounded, reading `bdev_get_bdevs`) until the bdev the frontend exports and
+    /// the raid's members reach a size: after a grow, the attach node learns a remote
+    /// replica's new size only when SPDK's namespace-changed event has come through, and
+    /// raid1 grows only once every present member has (see [`size_wait`]).
+    AwaitSize {
+        /// The volume.
+        volume: String,
+        /// The bdev the frontend exports: the raid, or the only member.
+        bdev: String,
+        /// The raid's members (empty without a raid); a missing one is not waited for,
+        /// as SPDK's raid1 skips it.
+        members: Vec<String>,
+        /// The size to reach (a member: what it gives the raid, i.e. less its data offset).
+        bytes: u64,
+        /// How long to wait at most.
+        timeout: Duration,
+    },
+}
+
+/// How long an engine waits for a grown volume to reach its size on the attach node.
+///
+/// The change travels: `bdev_lvol_resize` on the replica's node → its NVMe-oF target sends
+/// "namespace attribute changed" → the attach node's `bdev_nvme` reads the namespace again
+/// and resizes its bdev → raid1 takes the smallest member. Milliseconds on a working path;
+/// a path that is reconnecting delivers it when it is back.
+pub const GROW_WAIT: Duration = Duration::from_secs(10);
+
+/// `bytes` as `N MiB` when whole, else `N bytes`.
+pub fn show_size(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl fmt::Display for Action {
@@ -164,6 +199,22 @@ impl fmt::Display for Action {
             }
             Self::RemoveRaidMember { raid, bdev } => write!(f, "remove {bdev} from raid {raid}"),
             Self::DeleteRaid { name } => write!(f, "delete raid {name}"),
+            Self::AwaitSize {
+                bdev,
+                members,
+                bytes,
+                ..
+            } => {
+                if members.is_empty() {
+                    write!(f, "wait until {bdev} reaches {}", show_size(*bytes))
+                } else {
+                    write!(
+                        f,
+                        "wait until raid {bdev} and its members reach {}",
+                        show_size(*bytes)
+                    )
+                }
+            }
         }
     }
 }
@@ -473,8 +524,81 @@ fn controller_matches(obs: &Observed, m: &MemberSpec, host_nqn: &str) -> Option<
 }
 
 /// The calls that make volume `spec.volume`'s engine real on this node: a controller per
-/// remote replica, raid1 over the members (none for one replica), the frontend subsystem.
+/// remote replica, raid1 over the members (none for one replica), the frontend subsystem,
+/// and, after a grow, a bounded wait for the size to come through ([`size_wait`] with the
+/// local replica's size as the size wanted).
 pub fn plan_engine(spec: &EngineSpec, obs: &Observed) -> Result<Vec<Action>, PlanError> {
+    plan_engine_sized(spec, obs, None)
+}
+
+/// [`plan_engine`] for a volume of `size_bytes` when the caller knows it (a front-end that
+/// has just grown the replicas): the engine then also waits for remote members when this
+/// node has no replica of the volume.
+pub fn plan_engine_sized(
+    spec: &EngineSpec,
+    obs: &Observed,
+    size_bytes: Option<u64>,
+) -> Result<Vec<Action>, PlanError> {
+    let mut out = plan_engine_objects(spec, obs)?;
+    if let Some(wait) = size_wait(spec, obs, size_bytes, GROW_WAIT) {
+        out.push(wait);
+    }
+    Ok(out)
+}
+
+/// The wait for the engine's size, when it is not there yet.
+///
+/// The size wanted is `size_bytes` if given, else what this node's own replica gives the
+/// raid (its lvol is resized synchronously, so it is the first to know of a grow; remote
+/// members follow when SPDK's namespace-changed event arrives). Without either there is
+/// nothing to wait for. No wait is planned when the exported bdev and every present member
+/// already have the size, nor while the raid is not a bdev (configuring, offline).
+pub fn size_wait(
+    spec: &EngineSpec,
+    obs: &Observed,
+    size_bytes: Option<u64>,
+    timeout: Duration,
+) -> Option<Action> {
+    let target = spec.target_bdev();
+    let multi = spec.members.len() >= 2;
+    let raid = obs.raid(&names::raid_name(&spec.volume));
+    if multi && raid.is_some_and(|r| r.state != "online") {
+        return None;
+    }
+    let members: Vec<String> = if multi {
+        spec.members.iter().map(MemberSpec::bdev).collect()
+    } else {
+        Vec::new()
+    };
+    let capacity = |m: &str| obs.member_capacity(raid, m);
+    let bytes = match size_bytes {
+        Some(b) => b,
+        None => spec
+            .members
+            .iter()
+            .filter(|m| matches!(m, MemberSpec::Local { .. }))
+            .filter_map(|m| capacity(&m.bdev()))
+            .min()?,
+    };
+    let short_member = members
+        .iter()
+        .any(|m| capacity(m).is_some_and(|c| c < bytes));
+    // The exported bdev: the raid's size once it is a bdev; a raid still to be created here
+    // takes its members' size, so only they count then.
+    let short_target = match obs.bdev(&target) {
+        Some(b) => b.size_bytes < bytes,
+        None => !multi && size_bytes.is_some(),
+    };
+    (short_member || short_target).then(|| Action::AwaitSize {
+        volume: spec.volume.clone(),
+        bdev: target,
+        members,
+        bytes,
+        timeout,
+    })
+}
+
+fn plan_engine_objects(spec: &EngineSpec, obs: &Observed) -> Result<Vec<Action>, PlanError> {
     let volume = &spec.volume;
     let raid_name = names::raid_name(volume);
     let raid = obs.raid(&raid_name);
@@ -694,6 +818,8 @@ mod tests {
     const R1: &str = "v1-r-00000001";
     const R2: &str = "v1-r-00000002";
     const R3: &str = "v1-r-00000003";
+    /// What a remote replica's namespace has when a controller attaches in [`simulate`].
+    const REMOTE_MIB: u64 = 64;
 
     fn listen(port: u16) -> Listen {
         Listen {
@@ -767,6 +893,11 @@ mod tests {
                             l.size_mib = *size_mib;
                         }
                     }
+                    for b in &mut obs.bdevs {
+                        if b.is_named(alias) {
+                            b.size_bytes = size_mib << 20;
+                        }
+                    }
                 }
                 Action::DeleteLvol { alias } => obs.lvols.retain(|l| l.alias() != *alias),
                 Action::CreateTransport => obs.tcp_transport = true,
@@ -814,6 +945,7 @@ mod tests {
                     });
                     obs.bdevs.push(Bdev {
                         name: format!("{name}n1"),
+                        size_bytes: REMOTE_MIB << 20,
                         ..Bdev::default()
                     });
                 }
@@ -830,28 +962,41 @@ mod tests {
                         }
                     }
                 }
-                Action::CreateRaid { name, members } => obs.raids.push(Raid {
-                    name: name.clone(),
-                    state: "online".into(),
-                    level: "raid1".into(),
-                    operational: u32::try_from(members.len()).unwrap(),
-                    slots: members
+                Action::CreateRaid { name, members } => {
+                    let size_bytes = members
                         .iter()
-                        .map(|m| RaidSlot {
-                            name: Some(m.clone()),
-                            uuid: None,
-                            configured: true,
-                        })
-                        .collect(),
-                    rebuild: None,
-                }),
+                        .filter_map(|m| obs.bdev(m).map(|b| b.size_bytes))
+                        .min()
+                        .unwrap_or(0);
+                    obs.bdevs.push(Bdev {
+                        name: name.clone(),
+                        size_bytes,
+                        ..Bdev::default()
+                    });
+                    obs.raids.push(Raid {
+                        name: name.clone(),
+                        state: "online".into(),
+                        level: "raid1".into(),
+                        operational: u32::try_from(members.len()).unwrap(),
+                        slots: members
+                            .iter()
+                            .map(|m| RaidSlot {
+                                name: Some(m.clone()),
+                                configured: true,
+                                ..RaidSlot::default()
+                            })
+                            .collect(),
+                        rebuild: None,
+                        size_bytes,
+                    });
+                }
                 Action::AddRaidMember { raid, bdev } => {
                     let r = obs.raids.iter_mut().find(|r| r.name == *raid).unwrap();
                     let s = r.slots.iter_mut().find(|s| s.name.is_none()).unwrap();
                     *s = RaidSlot {
                         name: Some(bdev.clone()),
-                        uuid: None,
                         configured: true,
+                        ..RaidSlot::default()
                     };
                     r.operational += 1;
                     r.rebuild = Some((bdev.clone(), 0));
@@ -865,7 +1010,11 @@ mod tests {
                         }
                     }
                 }
-                Action::DeleteRaid { name } => obs.raids.retain(|r| r.name != *name),
+                Action::DeleteRaid { name } => {
+                    obs.raids.retain(|r| r.name != *name);
+                    obs.bdevs.retain(|b| b.name != *name);
+                }
+                Action::AwaitSize { .. } => {}
             }
         }
     }
@@ -1157,6 +1306,111 @@ mod tests {
             plan_engine(&engine(vec![local(R1), remote(R2, 4420)]), &obs),
             Err(PlanError::Layout { .. })
         ));
+    }
+
+    fn set_size(obs: &mut Observed, bdev: &str, mib: u64) {
+        for b in &mut obs.bdevs {
+            if b.is_named(bdev) {
+                b.size_bytes = mib << 20;
+            }
+        }
+        for r in &mut obs.raids {
+            if r.name == bdev {
+                r.size_bytes = mib << 20;
+            }
+        }
+    }
+
+    #[test]
+    fn a_grown_local_replica_makes_the_engine_wait_for_the_remote_one_and_the_raid() {
+        let mut obs = with_lvstore();
+        lvol(&mut obs, R1, 64);
+        let spec = engine(vec![local(R1), remote(R2, 4420)]);
+        let p = plan_engine(&spec, &obs).unwrap();
+        assert!(!p.iter().any(|a| matches!(a, Action::AwaitSize { .. })));
+        simulate(&mut obs, &p);
+        assert_eq!(obs.raid("v1-raid").unwrap().size_bytes, 64 << 20);
+
+        // The local replica grew (EnsureReplica); the remote bdev has not heard yet.
+        simulate(
+            &mut obs,
+            &[Action::ResizeLvol {
+                alias: "v2e-lvs-d1/v1-r-00000001".into(),
+                size_mib: 128,
+            }],
+        );
+        let wait = Action::AwaitSize {
+            volume: "v1".into(),
+            bdev: "v1-raid".into(),
+            members: vec!["v2e-lvs-d1/v1-r-00000001".into(), "v1-r-00000002n1".into()],
+            bytes: 128 << 20,
+            timeout: GROW_WAIT,
+        };
+        assert_eq!(
+            plan_engine(&spec, &obs).unwrap(),
+            std::slice::from_ref(&wait)
+        );
+        assert_eq!(
+            wait.to_string(),
+            "wait until raid v1-raid and its members reach 128 MiB"
+        );
+        // The remote bdev has the new size, the raid not yet: still waiting.
+        set_size(&mut obs, "v1-r-00000002n1", 128);
+        assert_eq!(plan_engine(&spec, &obs).unwrap(), [wait]);
+        // raid1 grew: nothing to do.
+        set_size(&mut obs, "v1-raid", 128);
+        assert_eq!(plan_engine(&spec, &obs).unwrap(), vec![]);
+
+        // A remote member larger than the local one is no grow in progress: the raid
+        // stays at the local size without waiting.
+        set_size(&mut obs, "v1-r-00000002n1", 256);
+        assert_eq!(plan_engine(&spec, &obs).unwrap(), vec![]);
+
+        // A configuring raid is not a bdev: nothing to wait for.
+        simulate(
+            &mut obs,
+            &[Action::ResizeLvol {
+                alias: "v2e-lvs-d1/v1-r-00000001".into(),
+                size_mib: 512,
+            }],
+        );
+        obs.raids[0].state = "configuring".into();
+        assert_eq!(size_wait(&spec, &obs, None, GROW_WAIT), None);
+    }
+
+    #[test]
+    fn a_given_size_is_waited_for_without_a_local_replica_and_offsets_count() {
+        let mut obs = with_lvstore();
+        let spec = engine(vec![remote(R2, 4420), remote(R3, 4421)]);
+        let p = plan_engine(&spec, &obs).unwrap();
+        simulate(&mut obs, &p);
+        // No local replica: without a size nothing tells this node of a grow.
+        assert_eq!(size_wait(&spec, &obs, None, GROW_WAIT), None);
+        let want = Some(128 << 20);
+        let p = plan_engine_sized(&spec, &obs, want).unwrap();
+        assert!(matches!(
+            p.as_slice(),
+            [Action::AwaitSize { bytes, .. }] if *bytes == 128 << 20
+        ));
+        set_size(&mut obs, "v1-r-00000002n1", 128);
+        set_size(&mut obs, "v1-r-00000003n1", 128);
+        set_size(&mut obs, "v1-raid", 128);
+        assert_eq!(plan_engine_sized(&spec, &obs, want).unwrap(), vec![]);
+
+        // With a superblock the members give the raid their size less the data offset.
+        for s in &mut obs.raids[0].slots {
+            s.data_offset_bytes = 1 << 20;
+        }
+        assert!(size_wait(&spec, &obs, want, GROW_WAIT).is_some());
+        assert_eq!(size_wait(&spec, &obs, Some(127 << 20), GROW_WAIT), None);
+
+        // One replica, remote, exported directly: its bdev is what must grow.
+        let mut obs = with_lvstore();
+        let one = engine(vec![remote(R2, 4420)]);
+        let p = plan_engine(&one, &obs).unwrap();
+        simulate(&mut obs, &p);
+        let w = size_wait(&one, &obs, want, Duration::from_secs(1)).unwrap();
+        assert_eq!(w.to_string(), "wait until v1-r-00000002n1 reaches 128 MiB");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use super::names::{self, SubsystemRole};
 use super::observed::Observed;
+use super::plan::show_size;
 use super::spec::{EngineSpec, MemberSpec};
 
 /// An export as it is.
@@ -55,6 +56,10 @@ pub struct MemberStatus {
     pub state: String,
     /// The NVMe controller's state (remote members), e.g. `enabled`, `resetting`.
     pub controller_state: String,
+    /// What the member gives the engine: its bdev's size on this node less the raid's data
+    /// offset (a remote member's shows a grow once its namespace-changed event arrived);
+    /// 0 when missing.
+    pub size_bytes: u64,
 }
 
 /// A volume's engine on this node.
@@ -74,6 +79,10 @@ pub struct EngineStatus {
     pub members: Vec<MemberStatus>,
     /// The frontend subsystem.
     pub frontend: Option<ExportStatus>,
+    /// The size the volume has on this node: the bdev the frontend exports (the raid,
+    /// which SPDK's raid1 sizes to its smallest present member, or the only replica); 0
+    /// when there is none.
+    pub size_bytes: u64,
 }
 
 /// The export of subsystem `nqn`, when it exists.
@@ -199,12 +208,14 @@ pub fn engine_status(volume: &str, spec: Option<&EngineSpec>, obs: &Observed) ->
             (None, _) if ctrl.as_deref().is_some_and(|c| c != "enabled") => "reconnecting",
             (None, _) => "healthy",
         };
+        let size_bytes = obs.member_capacity(raid, &bdev).unwrap_or(0);
         statuses.push(MemberStatus {
             replica: m.replica().to_string(),
             bdev,
             local: matches!(m, MemberSpec::Local { .. }),
             state: state.into(),
             controller_state: ctrl.unwrap_or_default(),
+            size_bytes,
         });
     }
     let all_healthy = statuses.iter().all(|m| m.state == "healthy");
@@ -227,7 +238,21 @@ pub fn engine_status(volume: &str, spec: Option<&EngineSpec>, obs: &Observed) ->
         None if all_healthy && !statuses.is_empty() => "healthy",
         None => "failed",
     };
+    // What the frontend exports: the raid; else its namespace's bdev; else the only member.
+    let exported = match raid {
+        Some(r) => Some(r.size_bytes),
+        None => obs
+            .subsystem(&names::volume_nqn(volume))
+            .and_then(|s| s.namespaces.first())
+            .and_then(|n| obs.bdev(n))
+            .or_else(|| match members.as_slice() {
+                [one] => obs.bdev(&one.bdev()),
+                _ => None,
+            })
+            .map(|b| b.size_bytes),
+    };
     EngineStatus {
+        size_bytes: exported.unwrap_or(0),
         volume: volume.to_string(),
         state: state.into(),
         raid: raid.map(|r| r.name.clone()).unwrap_or_default(),
@@ -335,13 +360,24 @@ pub fn inventory(obs: &Observed, volumes: &BTreeSet<String>) -> Vec<VolumeObject
                 v,
                 ObjectKind::Raid,
                 r.name.clone(),
-                format!(
-                    "{} {}, {} of {} members operational",
-                    r.level,
-                    r.state,
-                    r.operational,
-                    r.slots.len()
-                ),
+                if r.state == "online" {
+                    format!(
+                        "{} {}, {} of {} members operational, {}",
+                        r.level,
+                        r.state,
+                        r.operational,
+                        r.slots.len(),
+                        show_size(r.size_bytes)
+                    )
+                } else {
+                    format!(
+                        "{} {}, {} of {} members operational",
+                        r.level,
+                        r.state,
+                        r.operational,
+                        r.slots.len()
+                    )
+                },
             );
         }
     }
@@ -439,14 +475,17 @@ mod tests {
                         name: Some("v2e-lvs-d1/v1-r-00000001".into()),
                         uuid: Some("u1".into()),
                         configured: true,
+                        data_offset_bytes: 0,
                     },
                     RaidSlot {
                         name: Some("v1-r-00000002n1".into()),
                         uuid: Some("u2".into()),
                         configured: true,
+                        data_offset_bytes: 0,
                     },
                 ],
                 rebuild: None,
+                size_bytes: 64 << 20,
             }],
             ..Observed::default()
         }
@@ -459,6 +498,22 @@ mod tests {
         assert_eq!(st.state, "healthy", "{st:?}");
         assert_eq!(st.members.len(), 2);
         assert!(st.members[0].local);
+        // Sizes: the raid's, and what each member gives it.
+        assert_eq!(st.size_bytes, 64 << 20);
+        let sizes: Vec<u64> = st.members.iter().map(|m| m.size_bytes).collect();
+        assert_eq!(sizes, [64 << 20, 64 << 20]);
+        // A grown local replica shows before the raid (waiting for the remote one) does.
+        o.bdevs[0].size_bytes = 128 << 20;
+        let st = engine_status("v1", None, &o);
+        assert_eq!(
+            (
+                st.size_bytes,
+                st.members[0].size_bytes,
+                st.members[1].size_bytes
+            ),
+            (64 << 20, 128 << 20, 64 << 20)
+        );
+        o.bdevs[0].size_bytes = 64 << 20;
         // The remote member's controller is lost: its slot empties.
         o.controllers.clear();
         o.bdevs.retain(|b| b.name != "v1-r-00000002n1");
@@ -491,8 +546,8 @@ mod tests {
         // A replacement joins and rebuilds.
         o.raids[0].slots[1] = RaidSlot {
             name: Some("v1-r-00000003n1".into()),
-            uuid: None,
             configured: true,
+            ..RaidSlot::default()
         };
         o.raids[0].operational = 2;
         o.raids[0].rebuild = Some(("v1-r-00000003n1".into(), 40));
@@ -519,6 +574,11 @@ mod tests {
                 ("raid", "v1-raid", false),
                 ("controller", "v1-r-00000002", false),
             ]
+        );
+        let raid = inv.iter().find(|o| o.kind == ObjectKind::Raid).unwrap();
+        assert_eq!(
+            raid.detail,
+            "raid1 online, 2 of 2 members operational, 64 MiB"
         );
         assert_eq!(replica_status("v1-r-00000001", &obs()).state, "healthy");
         assert_eq!(replica_status("v1-r-00000005", &obs()).state, "missing");
