@@ -1,6 +1,6 @@
 # v2engine quickstart: turn the V2 data engine on across the lab (or your fleet), see which
-# nodes need a reboot before anything changes, hand it the raw disks, and define a
-# replicated storage class.
+# nodes need a reboot before anything changes, hand it the raw disks, define a replicated
+# storage class, and create a volume mirrored across two nodes.
 #
 #   terraform init && terraform plan -var-file=LAB_DIR/terraform.tfvars.json
 #
@@ -52,6 +52,18 @@ resource "v2engine_storage_class" "replicated" {
   data_locality      = "best-effort"
 }
 
+# Two replicas on two different nodes (lvols exported over NVMe-oF TCP), mirrored by a
+# raid1 on the attach node, which exports the volume at `nqn`. Created with its class and
+# disks in one run, its placement is decided at apply; later plans show it.
+resource "v2engine_volume" "data" {
+  name          = "data"
+  size          = var.volume_size
+  storage_class = v2engine_storage_class.replicated.name
+  attach_node   = var.attach_node
+
+  depends_on = [v2engine_block_disk.this]
+}
+
 output "reboot_required_nodes" {
   description = "Nodes whose hugepages need a reboot (known at plan time)."
   value       = v2engine_data_engine_setting.this.reboot_required_nodes
@@ -71,4 +83,13 @@ output "disks" {
 output "nodes" {
   description = "Per node: target hugepages and the predicted outcome."
   value       = v2engine_data_engine_setting.this.nodes
+}
+
+output "volume" {
+  description = "The volume: where its replicas are, its state and the NQN to connect to."
+  value = {
+    replicas = v2engine_volume.data.replicas
+    state    = v2engine_volume.data.state
+    nqn      = v2engine_volume.data.nqn
+  }
 }

@@ -24,3 +24,15 @@ variable "hugepage_limit_mib" {
   type        = number
   default     = 256
 }
+
+variable "volume_size" {
+  description = "Size of the quickstart volume."
+  type        = string
+  default     = "32Mi"
+}
+
+variable "attach_node" {
+  description = "The node whose raid1 serves the volume."
+  type        = string
+  default     = "node-1"
+}

@@ -1,5 +1,8 @@
 //! The quickstart over SSH against the lab (network namespaces, a real sshd per node, the
-//! executors): the README demo's path, as a test. Needs root, as CI has.
+//! executors): the README demo's path, as a test, then the volume's life: its objects
+//! checked with SPDK's own Python client on each node's socket, a node's link cut (plan
+//! degraded with the replacement, apply heals), destroy leaving nothing, and a class asking
+//! for more replicas than nodes refused at plan. Needs root, as CI has.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
@@ -44,6 +47,76 @@ impl Lab {
         lab
     }
 
+    /// SPDK's own Python client (`spdk-rpc` from the venv, the PyPI `spdk` package) calling
+    /// `method` on `node`'s engine socket.
+    fn spdk(&self, node: &str, method: &[&str]) -> serde_json::Value {
+        let sock = self.dir.join("nodes").join(node).join("run/spdk.sock");
+        let venv = std::env::var_os("V2ENGINE_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv"));
+        let bin = venv.join("bin/spdk-rpc");
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/setup.sh",
+            bin.display()
+        );
+        let out = Command::new(&bin)
+            .arg("-s")
+            .arg(&sock)
+            .args(method)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "spdk-rpc {method:?} on {node}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "spdk-rpc {method:?} on {node} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Names of `node`'s volume objects: lvols (lvs/name), subsystems (NQN), raid bdevs
+    /// and NVMe controllers, as SPDK lists them.
+    fn objects(&self, node: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in self
+            .spdk(node, &["bdev_lvol_get_lvols"])
+            .as_array()
+            .unwrap()
+        {
+            out.push(format!("lvol {}", l["alias"].as_str().unwrap()));
+        }
+        for ss in self
+            .spdk(node, &["nvmf_get_subsystems"])
+            .as_array()
+            .unwrap()
+        {
+            let nqn = ss["nqn"].as_str().unwrap();
+            if nqn != "nqn.2014-08.org.nvmexpress.discovery" {
+                out.push(format!("subsystem {nqn}"));
+            }
+        }
+        for r in self
+            .spdk(node, &["bdev_raid_get_bdevs", "all"])
+            .as_array()
+            .unwrap()
+        {
+            out.push(format!("raid {}", r["name"].as_str().unwrap()));
+        }
+        for c in self
+            .spdk(node, &["bdev_nvme_get_controllers"])
+            .as_array()
+            .unwrap()
+        {
+            out.push(format!("controller {}", c["name"].as_str().unwrap()));
+        }
+        out
+    }
+
     fn cmd(&self, args: &[&str]) {
         let out = Command::new(sibling_bin("v2engine-lab"))
             .args(args)
@@ -78,8 +151,59 @@ fn nix_is_root() -> bool {
         .unwrap_or(false)
 }
 
+fn resource_change<'a>(plan: &'a serde_json::Value, address: &str) -> &'a serde_json::Value {
+    plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == address)
+        .unwrap_or_else(|| panic!("{address} not in the plan"))
+}
+
+fn output(tf: &Tf, name: &str) -> serde_json::Value {
+    tf.show_json(None)["values"]["outputs"][name]["value"].clone()
+}
+
+/// Refreshes until the volume output's state is `want` (bounded: a rebuild runs in the
+/// engine after apply).
+fn refresh_until(tf: &Tf, vars: &str, want: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        tf.ok(&[
+            "apply",
+            "-refresh-only",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+            vars,
+        ]);
+        let v = output(tf, "volume");
+        if v["state"] == want {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the volume never became {want}: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+fn replica_nodes(v: &serde_json::Value) -> Vec<String> {
+    v["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn has(objects: &[String], prefix: &str) -> bool {
+    objects.iter().any(|o| o.starts_with(prefix))
+}
+
 #[test]
-fn quickstart_over_ssh_plans_reboot_applies_and_refreshes_after_reboot() {
+fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let lab_dir = tmp.path().join("lab");
     let lab = Lab::up(&lab_dir, 3);
@@ -96,15 +220,13 @@ fn quickstart_over_ssh_plans_reboot_applies_and_refreshes_after_reboot() {
     tf.init();
     let out = tf.ok(&["plan", "-input=false", "-no-color", &vars, "-out=plan.bin"]);
     assert!(out.contains("Node node-3 will need a reboot"), "{out}");
+    assert!(
+        out.contains("Placement of volume data is decided at apply"),
+        "{out}"
+    );
     let plan = tf.show_json(Some("plan.bin"));
-    let setting = plan["resource_changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["address"] == "v2engine_data_engine_setting.this")
-        .unwrap();
     assert_eq!(
-        setting["change"]["after"]["reboot_required_nodes"],
+        resource_change(&plan, "v2engine_data_engine_setting.this")["change"]["after"]["reboot_required_nodes"],
         serde_json::json!(["node-3"])
     );
 
@@ -123,6 +245,40 @@ fn quickstart_over_ssh_plans_reboot_applies_and_refreshes_after_reboot() {
         String::from_utf8_lossy(&o.stdout)
     );
 
+    // Two replicas on two different nodes (node-3 waits for its reboot); SPDK's own
+    // client sees the lvols, the replica export on node-2, and on node-1 the raid1, the
+    // controller to node-2 and the frontend subsystem.
+    let v = output(&tf, "volume");
+    assert_eq!(v["state"], "healthy", "{v}");
+    assert_eq!(replica_nodes(&v), ["node-1", "node-2"], "{v}");
+    let n1 = lab.objects("node-1");
+    let n2 = lab.objects("node-2");
+    assert!(
+        has(&n1, "lvol v2e-lvs-disk-") && has(&n1, "raid data-raid"),
+        "{n1:?}"
+    );
+    assert!(has(&n1, "controller data-r-"), "{n1:?}");
+    assert!(has(&n1, "subsystem nqn.2026-11.io.v2engine:data"), "{n1:?}");
+    assert!(
+        !n1.iter()
+            .any(|o| o.starts_with("subsystem nqn.2026-11.io.v2engine:data-r-")),
+        "the attach node's own replica is used directly, not exported: {n1:?}"
+    );
+    assert!(has(&n2, "lvol v2e-lvs-disk-"), "{n2:?}");
+    assert!(
+        has(&n2, "subsystem nqn.2026-11.io.v2engine:data-r-"),
+        "{n2:?}"
+    );
+    assert!(!has(&n2, "raid ") && !has(&n2, "controller "), "{n2:?}");
+    assert!(
+        !lab_dir.join("nodes/node-3/run/spdk.sock").exists(),
+        "node-3's engine waits for the reboot"
+    );
+    let raid = lab.spdk("node-1", &["bdev_raid_get_bdevs", "all"]);
+    assert_eq!(raid[0]["raid_level"], "raid1", "{raid}");
+    assert_eq!(raid[0]["num_base_bdevs_operational"], 2, "{raid}");
+
+    // node-3 reboots into its hugepages: the engine runs, its disks attach.
     lab.cmd(&["reboot", "node-3"]);
     tf.ok(&[
         "apply",
@@ -132,8 +288,7 @@ fn quickstart_over_ssh_plans_reboot_applies_and_refreshes_after_reboot() {
         "-no-color",
         &vars,
     ]);
-    let state = tf.show_json(None);
-    let outputs = &state["values"]["outputs"];
+    let outputs = &tf.show_json(None)["values"]["outputs"];
     assert_eq!(
         outputs["reboot_required_nodes"]["value"],
         serde_json::json!([])
@@ -143,6 +298,114 @@ fn quickstart_over_ssh_plans_reboot_applies_and_refreshes_after_reboot() {
         "running"
     );
 
+    // node-2's link is cut: the plan shows the volume degraded and its replacement on
+    // node-3, and nothing else changes; apply builds it and the raid rebuilds onto it.
+    lab.cmd(&["cut", "node-2"]);
+    let out = tf.ok(&["plan", "-input=false", "-no-color", &vars, "-out=heal.bin"]);
+    assert!(out.contains("Node node-2 is unreachable"), "{out}");
+    let plan = tf.show_json(Some("heal.bin"));
+    let change = &resource_change(&plan, "v2engine_volume.data")["change"];
+    assert_eq!(change["actions"], serde_json::json!(["update"]), "{change}");
+    assert_eq!(change["before"]["state"], "degraded", "{change}");
+    assert_eq!(
+        change["before"]["replicas"][1],
+        serde_json::json!({"node": "node-2", "disk": "disk-1", "state": "unreachable"}),
+        "{change}"
+    );
+    assert_eq!(
+        change["after"]["replicas"],
+        serde_json::json!([
+            {"node": "node-1", "disk": "disk-1", "state": "healthy"},
+            {"node": "node-3", "disk": "disk-1"},
+        ]),
+        "{change}"
+    );
+    for r in plan["resource_changes"].as_array().unwrap() {
+        if r["address"] != "v2engine_volume.data" {
+            assert_eq!(r["change"]["actions"], serde_json::json!(["no-op"]), "{r}");
+        }
+    }
+    tf.ok(&["apply", "-input=false", "-no-color", "heal.bin"]);
+    let v = refresh_until(&tf, &vars, "healthy");
+    assert_eq!(replica_nodes(&v), ["node-1", "node-3"], "{v}");
+    let raid = lab.spdk("node-1", &["bdev_raid_get_bdevs", "all"]);
+    assert_eq!(raid[0]["num_base_bdevs_operational"], 2, "{raid}");
+    let n3 = lab.objects("node-3");
+    assert!(
+        has(&n3, "subsystem nqn.2026-11.io.v2engine:data-r-"),
+        "{n3:?}"
+    );
+
+    // node-2 returns: its old replica is stale and the next apply removes it.
+    lab.cmd(&["restore", "node-2"]);
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color", &vars]);
+    assert!(
+        !has(&lab.objects("node-2"), "lvol "),
+        "the stale replica stays"
+    );
+    let o = tf.run(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-detailed-exitcode",
+        &vars,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "plan after the repair not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // More replicas than eligible nodes: refused at plan, saying why each node is out.
+    std::fs::write(
+        tf.dir.join("wide.tf"),
+        r#"
+resource "v2engine_storage_class" "wide" {
+  name               = "wide"
+  number_of_replicas = 4
+}
+"#,
+    )
+    .unwrap();
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color", &vars]);
+    std::fs::write(
+        tf.dir.join("wide.tf"),
+        r#"
+resource "v2engine_storage_class" "wide" {
+  name               = "wide"
+  number_of_replicas = 4
+}
+
+resource "v2engine_volume" "wide" {
+  name          = "wide"
+  size          = "16Mi"
+  storage_class = v2engine_storage_class.wide.name
+  attach_node   = "node-1"
+}
+"#,
+    )
+    .unwrap();
+    let out = tf.fails(&["plan", "-input=false", "-no-color", &vars]);
+    for n in ["node-1", "node-2", "node-3"] {
+        assert!(out.contains(n), "{n} is not named: {out}");
+    }
+    assert!(out.contains("storage_class"), "{out}");
+    std::fs::remove_file(tf.dir.join("wide.tf")).unwrap();
+
+    // Destroying the volume leaves no lvol, subsystem, controller or raid bdev on any node
+    // (checked while the engines still run: destroying the setting stops them).
+    tf.ok(&[
+        "destroy",
+        "-target=v2engine_volume.data",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        &vars,
+    ]);
+    for n in ["node-1", "node-2", "node-3"] {
+        assert_eq!(lab.objects(n), Vec::<String>::new(), "{n}");
+    }
     tf.ok(&[
         "destroy",
         "-auto-approve",

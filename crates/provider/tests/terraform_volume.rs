@@ -126,11 +126,19 @@ fn volume_plan_apply_grow_refuse_shrink_destroy() {
     assert_eq!(
         after["replicas"],
         serde_json::json!([
-            {"node": "node-1", "disk": "d1", "state": "planned"},
-            {"node": "node-2", "disk": "d1", "state": "planned"},
+            {"node": "node-1", "disk": "d1"},
+            {"node": "node-2", "disk": "d1"},
         ]),
         "{after}"
     );
+    // What apply finds out (each new replica's state, the volume's) is unknown till then.
+    let unknown = &resource(&plan, "v2engine_volume.v")["change"]["after_unknown"];
+    assert_eq!(
+        unknown["replicas"],
+        serde_json::json!([{"state": true}, {"state": true}]),
+        "{unknown}"
+    );
+    assert_eq!(unknown["state"], true, "{unknown}");
     assert_eq!(after["nqn"], "nqn.2026-11.io.v2engine:v1");
     tf.ok(&["apply", "-input=false", "-no-color", "plan.bin"]);
     let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
@@ -338,13 +346,18 @@ fn a_replica_on_a_failed_node_is_replaced_and_the_leftover_removed_when_it_retur
     let plan = tf.show_json(Some("heal.bin"));
     let change = &resource(&plan, "v2engine_volume.v")["change"];
     assert_eq!(change["actions"], serde_json::json!(["update"]), "{change}");
-    assert_eq!(change["after"]["state"], "degraded", "{change}");
+    assert_eq!(change["before"]["state"], "degraded", "{change}");
     assert_eq!(
         change["after"]["replicas"],
         serde_json::json!([
             {"node": "node-1", "disk": "d1", "state": "healthy"},
-            {"node": "node-3", "disk": "d1", "state": "planned"},
+            {"node": "node-3", "disk": "d1"},
         ]),
+        "{change}"
+    );
+    assert_eq!(
+        change["after_unknown"]["replicas"],
+        serde_json::json!([{}, {"state": true}]),
         "{change}"
     );
     assert_eq!(

@@ -56,6 +56,7 @@ pub struct DiskPlan {
 pub async fn plan(s: &Session, spec: &BlockDisk) -> Result<Outcome<DiskPlan>, OpsError> {
     s.check_node("node", &spec.node)?;
     let k = key(&spec.node, &spec.name);
+    s.note_planned(k.clone()).await;
     let obs = s.observed().await?;
     obs.require(&spec.node)?;
     let revision = obs.merged.max_revision() + 1;

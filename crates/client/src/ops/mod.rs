@@ -68,6 +68,15 @@ pub enum OpsError {
         /// Why.
         reason: String,
     },
+    /// Cannot be decided now, only at apply: what it needs (a storage class, disks) is
+    /// planned in this same run and does not exist yet.
+    #[error("{attribute}: {reason}")]
+    Deferred {
+        /// Attribute path.
+        attribute: String,
+        /// What is missing now.
+        reason: String,
+    },
     /// The object is in use and cannot change.
     #[error("{0}")]
     InUse(String),

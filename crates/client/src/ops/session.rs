@@ -104,6 +104,9 @@ pub struct Session {
     cache: Mutex<Option<Arc<Observed>>>,
     pending: Mutex<BTreeMap<RecordKey, Record>>,
     inventory: Mutex<Option<Arc<super::volume::Inventory>>>,
+    /// Records this run plans to create or change (any kind), for decisions that depend
+    /// on objects created in the same run.
+    planned_keys: Mutex<std::collections::BTreeSet<RecordKey>>,
 }
 
 impl Session {
@@ -115,6 +118,7 @@ impl Session {
             cache: Mutex::new(None),
             pending: Mutex::new(BTreeMap::new()),
             inventory: Mutex::new(None),
+            planned_keys: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -167,6 +171,25 @@ impl Session {
     /// The volume inventory cached for this run (see `ops::volume::inventory`).
     pub(crate) fn inventory_cache(&self) -> &Mutex<Option<Arc<super::volume::Inventory>>> {
         &self.inventory
+    }
+
+    /// Notes that this run plans to create or change the record `key`.
+    pub async fn note_planned(&self, key: RecordKey) {
+        self.planned_keys.lock().await.insert(key);
+    }
+
+    /// True when this run plans to create or change `key`.
+    pub async fn is_planned(&self, key: &RecordKey) -> bool {
+        self.planned_keys.lock().await.contains(key)
+    }
+
+    /// True when this run plans to create or change a record of `kind`.
+    pub async fn plans_kind(&self, kind: model::RecordKind) -> bool {
+        self.planned_keys
+            .lock()
+            .await
+            .iter()
+            .any(|k| k.kind == kind)
     }
 
     /// Registers `rec` as planned in this run and returns every record planned so far,

@@ -41,6 +41,7 @@ pub async fn plan(
     spec: &StorageClass,
     prior: Option<&StorageClass>,
 ) -> Result<Outcome<StorageClassStatus>, OpsError> {
+    s.note_planned(key(&spec.name)).await;
     let obs = s.observed().await?;
     obs.require_all(&format!("storage class {}", spec.name))?;
     if let Some(p) = prior.filter(|p| *p != spec) {

@@ -401,7 +401,15 @@ async fn place_volume(
     if let Some(a) = &spec.attach_node {
         obs.require(a)?;
     }
-    let class = class_of(&obs, spec)?;
+    let class = match class_of(&obs, spec) {
+        Err(OpsError::Invalid { attribute, reason })
+            if s.is_planned(&super::storage_class::key(&spec.storage_class))
+                .await =>
+        {
+            return Err(OpsError::Deferred { attribute, reason });
+        }
+        other => other?,
+    };
     check_frontend(&obs, spec, &class)?;
     // A class change replaces the volume: the old replicas are not this volume's.
     let same_volume = prior.is_some_and(|p| p.storage_class == spec.storage_class);
@@ -437,10 +445,27 @@ async fn place_volume(
         existing: &existing,
         over_provisioning_percent: s.over_provisioning_percent,
     };
-    let placed = place(&req, &nodes).map_err(|e| OpsError::Invalid {
-        attribute: "storage_class".into(),
-        reason: e.to_string(),
-    })?;
+    let placed = match place(&req, &nodes) {
+        Ok(p) => p,
+        // Disks or the class change in this run: apply places it with them in place.
+        Err(e)
+            if prior.is_none()
+                && (s.plans_kind(RecordKind::BlockDisk).await
+                    || s.is_planned(&super::storage_class::key(&spec.storage_class))
+                        .await) =>
+        {
+            return Err(OpsError::Deferred {
+                attribute: "storage_class".into(),
+                reason: e.to_string(),
+            });
+        }
+        Err(e) => {
+            return Err(OpsError::Invalid {
+                attribute: "storage_class".into(),
+                reason: e.to_string(),
+            });
+        }
+    };
     let mut replicas = Vec::new();
     let mut rnames = Vec::new();
     for p in &placed {
@@ -914,6 +939,16 @@ pub fn status_from(spec: &Volume, inv: &Inventory, known: &[ReplicaStatus]) -> V
     let state = match (&spec.attach_node, engine) {
         (None, _) => "detached".to_string(),
         (Some(a), _) if inv.unlisted.contains_key(a) => "unknown".to_string(),
+        // The engine may not have noticed yet (its keep-alive runs), but a replica it
+        // needs is gone or left over: the volume is degraded.
+        (Some(_), Some(e))
+            if e.state == "healthy"
+                && replicas
+                    .iter()
+                    .any(|r| r.state == "unreachable" || r.state == "failed") =>
+        {
+            "degraded".to_string()
+        }
         (Some(_), Some(e)) => e.state.clone(),
         (Some(_), None) => "absent".to_string(),
     };

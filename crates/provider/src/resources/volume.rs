@@ -61,6 +61,29 @@ fn looks_healthy(state: &Value) -> bool {
             .all(|r| r.state == "healthy" || r.state == "rebuilding")
 }
 
+/// What apply will find out is unknown in the plan: the state of each replica it builds
+/// (its placement, node and disk, is known) and, when replicas are built, the volume's
+/// state (a rebuild may run). What stays as it is stays known.
+fn unknown_until_apply(planned: &mut Value) {
+    let mut building = false;
+    if let Some(Value::List(rs)) = planned.get_attr("replicas").cloned() {
+        let rs: Vec<Value> = rs
+            .into_iter()
+            .map(|mut r| {
+                if r.get_attr("state").and_then(Value::as_str) != Some("healthy") {
+                    building = true;
+                    r.set_attr("state", Value::unknown());
+                }
+                r
+            })
+            .collect();
+        planned.set_attr("replicas", Value::List(rs));
+    }
+    if building {
+        planned.set_attr("state", Value::unknown());
+    }
+}
+
 /// Plans the volume: its placement, or a refusal naming the attribute. An unchanged
 /// configuration still plans a repair when the refreshed state shows failed, unreachable
 /// or stale replicas: the replacement appears in the plan.
@@ -87,7 +110,8 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
             let stored = ops::resolved(ctx, &spec)
                 .await
                 .map_err(|e| ops_diag("Cannot plan the volume", e))?;
-            let planned = object_from(&stored, &out.value, &res.ty, &req.config)?;
+            let mut planned = object_from(&stored, &out.value, &res.ty, &req.config)?;
+            unknown_until_apply(&mut planned);
             let mut resp = PlanResponse::new(planned);
             resp.requires_replace =
                 replace_paths(&req.prior_state, &resp.planned_state, &res.schema);
@@ -95,9 +119,7 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
             Ok(resp)
         }
         // Creating: the class or the disks may come in this same run.
-        Err(OpsError::Invalid { attribute, reason })
-            if kept.is_none() && attribute == "storage_class" =>
-        {
+        Err(OpsError::Deferred { attribute, reason }) if kept.is_none() => {
             let mut planned = object_from(
                 &spec,
                 &VolumeStatus {
@@ -117,7 +139,7 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
                 replace_paths(&req.prior_state, &resp.planned_state, &res.schema);
             resp.diagnostics = Diagnostic::warning(
                 format!("Placement of volume {} is decided at apply", spec.name),
-                format!("storage_class: {reason}"),
+                format!("{attribute}: {reason}"),
             )
             .into();
             Ok(resp)
@@ -138,11 +160,24 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
 
 /// The replicas the plan showed, when known.
 fn planned_status(req: &ApplyRequest) -> Option<VolumeStatus> {
-    let v = req
-        .planned_state
-        .get_attr("replicas")
-        .filter(|v| v.is_wholly_known() && !v.is_null())?;
-    let replicas: Vec<ReplicaStatus> = serde_json::from_value(to_json(v)?).ok()?;
+    let elems = req.planned_state.get_attr("replicas")?.as_elements()?;
+    let replicas = elems
+        .iter()
+        .map(|r| {
+            Some(ReplicaStatus {
+                node: r.get_attr("node")?.as_str()?.to_string(),
+                disk: r.get_attr("disk")?.as_str()?.to_string(),
+                state: r
+                    .get_attr("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("planned")
+                    .to_string(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    if replicas.is_empty() {
+        return None;
+    }
     Some(VolumeStatus {
         replicas,
         ..Default::default()
