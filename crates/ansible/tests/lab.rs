@@ -24,6 +24,7 @@ const NODES: usize = 3;
 const SETTING_TASK: &str = "Turn the V2 data engine on";
 const CLASS_TASK: &str = "Define the replicated storage class";
 const VOLUME_TASK: &str = "The replicated volume";
+const QUICKSTART_VOLUME_TASK: &str = "Create a volume mirrored across two nodes";
 
 fn quickstart() -> String {
     repo_root()
@@ -95,8 +96,17 @@ fn quickstart_playbook_on_a_lab() {
     assert_eq!(c["changed"], true);
     assert_eq!(c["diff"]["after"]["number_of_replicas"], 2);
     assert_eq!(c["diff"]["after"]["data_locality"], "best-effort");
-    // The setting, the disks (one looped task) and the class.
-    assert_eq!(r.stat("localhost", "changed"), 3);
+    // The class and disks do not exist yet: the volume's placement waits for the run.
+    let v = r.task(QUICKSTART_VOLUME_TASK, "localhost");
+    assert_eq!(v["changed"], true, "{v}");
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains("Placement of volume data is decided when the task runs"),
+        "{v}"
+    );
+    // The setting, the disks (one looped task), the class and the volume.
+    assert_eq!(r.stat("localhost", "changed"), 4);
     let (code, text) = ans.playbook_text(&["-i", &inv, &qs, "--check", "--diff"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
@@ -114,9 +124,21 @@ fn quickstart_playbook_on_a_lab() {
     // The run applies; the second run changes nothing.
     let r = ans.playbook(&["-i", &inv, &qs]);
     assert_eq!(r.code, Some(0), "{}", r.text);
-    assert_eq!(r.stat("localhost", "changed"), 3, "{}", r.text);
+    assert_eq!(r.stat("localhost", "changed"), 4, "{}", r.text);
     let state = &r.task(SETTING_TASK, "localhost")["nodes"]["node-1"]["engine_state"];
     assert!(state == "running" || state == "ready", "{state}");
+    let v = r.task(QUICKSTART_VOLUME_TASK, "localhost");
+    assert_eq!(v["state"], "healthy", "{v}");
+    // The disk of node-1 that holds no replica of it, for the block disk checks below.
+    let used: Vec<&str> = v["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["node"] == "node-1")
+        .map(|r| r["disk"].as_str().unwrap())
+        .collect();
+    assert_eq!(used.len(), 1, "{v}");
+    let free = if used[0] == "disk-1" { 2 } else { 1 };
     let r = ans.playbook(&["-i", &inv, &qs, "--diff"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     assert_eq!(r.stat("localhost", "changed"), 0, "{}", r.text);
@@ -182,13 +204,15 @@ fn quickstart_playbook_on_a_lab() {
     let after = lab.snapshot(NODES);
     assert!(changed_files(&before, &after).is_empty());
 
-    // A block disk on node-1 (its engine runs now): checked, attached, unchanged, removed,
-    // and attached again, which imports the lvstore left on the device.
+    // A block disk on node-1 (its engine runs now; the one without a replica of the
+    // quickstart volume): checked, attached, unchanged, removed, and attached again, which
+    // imports the lvstore left on the device.
+    let index = free - 1;
     let disk = |state: &str| {
         ans.write(
             &format!("disk-{state}.yml"),
             &format!(
-                "- hosts: localhost\n  connection: local\n  gather_facts: false\n  module_defaults:\n    group/v2engine.storage.all:\n      nodes: \"{{{{ v2engine_nodes }}}}\"\n      ssh_private_key_file: \"{{{{ v2engine_ssh_private_key_file }}}}\"\n      ssh_known_hosts_file: \"{{{{ v2engine_ssh_known_hosts_file }}}}\"\n  tasks:\n    - name: disk\n      v2engine.storage.block_disk:\n        node: node-1\n        name: disk-1\n        path: \"{{{{ hostvars['node-1'].v2engine_disks[0] }}}}\"\n        tags: [fast]\n        state: {state}\n"
+                "- hosts: localhost\n  connection: local\n  gather_facts: false\n  module_defaults:\n    group/v2engine.storage.all:\n      nodes: \"{{{{ v2engine_nodes }}}}\"\n      ssh_private_key_file: \"{{{{ v2engine_ssh_private_key_file }}}}\"\n      ssh_known_hosts_file: \"{{{{ v2engine_ssh_known_hosts_file }}}}\"\n  tasks:\n    - name: disk\n      v2engine.storage.block_disk:\n        node: node-1\n        name: disk-{free}\n        path: \"{{{{ hostvars['node-1'].v2engine_disks[{index}] }}}}\"\n        tags: [fast]\n        state: {state}\n"
             ),
         )
         .display()
@@ -208,7 +232,7 @@ fn quickstart_playbook_on_a_lab() {
         !uuid.is_empty() && t["capacity_bytes"].as_i64() > Some(0),
         "{t}"
     );
-    assert_eq!(t["id"], "node-1/disk-1");
+    assert_eq!(t["id"], format!("node-1/disk-{free}"));
     let r = ans.playbook(&["-i", &inv, &present]);
     assert_eq!(r.stat("localhost", "changed"), 0, "{}", r.text);
     let r = ans.playbook(&["-i", &inv, &absent]);

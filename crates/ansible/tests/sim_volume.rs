@@ -210,9 +210,10 @@ fn volume_example_is_placed_created_grown_moved_replaced_and_deleted() {
     let e = env(3, &["node-1", "node-2"], 27_400);
     let vol = example("volume.yml");
 
-    // The quickstart: engine on (node-3's waits for a reboot), disks, class `replicated`.
+    // The quickstart: engine on (node-3's waits for a reboot), disks, class `replicated`,
+    // and its own volume `data` (left alone below).
     let r = e.ok(&example("quickstart.yml"), &["-e", "hugepage_limit_mib=64"]);
-    assert_eq!(r.stat("localhost", "changed"), 3, "{}", r.text);
+    assert_eq!(r.stat("localhost", "changed"), 4, "{}", r.text);
 
     // --check --diff: the placement, nothing created.
     let r = e.changes_nothing(&["--check", "--diff"]);
@@ -459,7 +460,7 @@ fn a_lost_replica_is_replaced_and_the_leftover_removed_when_its_node_returns() {
     let mut e = env(4, &["node-1", "node-2", "node-3"], 28_400);
     let vol = example("volume.yml");
     let r = e.ok(&example("quickstart.yml"), &["-e", "hugepage_limit_mib=64"]);
-    assert_eq!(r.stat("localhost", "changed"), 3, "{}", r.text);
+    assert_eq!(r.stat("localhost", "changed"), 4, "{}", r.text);
     let r = e.ok(&vol, &[]);
     let t = r.task(VOLUME_TASK, "localhost");
     let placed = replicas(t);
