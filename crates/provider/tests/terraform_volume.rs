@@ -396,3 +396,67 @@ fn a_replica_on_a_failed_node_is_replaced_and_the_leftover_removed_when_it_retur
     tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     drop(fleet);
 }
+
+#[test]
+fn after_the_attach_node_engine_restarts_the_plan_rebuilds_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let l1 = Loop::new(&dir.path().join("g1.img"));
+    let l2 = Loop::new(&dir.path().join("g2.img"));
+    let fleet = SimFleet::with_args(3, |i| {
+        let first = 27_400 + 20 * i;
+        vec![
+            "--data-address".into(),
+            "127.0.0.1".into(),
+            "--nvmf-ports".into(),
+            format!("{first}-{}", first + 19),
+        ]
+    });
+    let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
+    let tf = Tf::new(fleet.dir.path(), "restart");
+    tf.write(&format!(
+        "{}{}{}",
+        header(&fleet.nodes_hcl()),
+        base(&disks),
+        volume("64Mi")
+    ));
+    tf.init();
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    refresh_until(&tf, "healthy");
+
+    // spdk_tgt on the attach node dies; its executor restarts it: the lvols come back
+    // with the disk, the raid, the controller and the frontend do not.
+    let sock = fleet.dir.path().join("node-1").join("spdk.sock");
+    common::kill_matching(&sock.display().to_string());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        tf.ok(&[
+            "apply",
+            "-refresh-only",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+        ]);
+        let v = volume_values(&tf);
+        if v["state"] != "healthy" && v["state"] != "unknown" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restart was never noticed: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "the plan must rebuild the engine:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    let v = refresh_until(&tf, "healthy");
+    assert_eq!(v["replicas"].as_array().unwrap().len(), 2, "{v}");
+    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    drop(fleet);
+}

@@ -205,8 +205,10 @@ pub fn candidates(obs: &Observed, inv: &Inventory) -> Vec<NodeCandidate> {
             .collect();
         out.push(NodeCandidate {
             name: node.clone(),
-            reachable: status.is_some() && !inv.unlisted.contains_key(node),
-            engine_running: status.is_some_and(|st| st.engine_state == "running"),
+            // The executor answered; its objects are listed only while its engine runs.
+            reachable: status.is_some(),
+            engine_running: status.is_some_and(|st| st.engine_state == "running")
+                && !inv.unlisted.contains_key(node),
             tags,
             disks,
         });
@@ -292,10 +294,13 @@ fn existing_replicas(
     let mut out = Vec::new();
     for (node, r) in inv.replicas_of(volume) {
         let member = engine.map(|e| e.members.iter().find(|m| m.replica == r.replica));
+        // Only a running raid tells a failed member from a healthy one: without it (the
+        // attach node's engine restarted) the engine needs rebuilding, not the replicas.
+        let raid_runs = engine.is_some_and(|e| !e.raid.is_empty() && !e.raid_state.is_empty());
         let state = match member {
             // The engine exists and does not use it: left over from a replacement.
             Some(None) => "stale".to_string(),
-            Some(Some(m)) if m.state == "missing" => "failed".to_string(),
+            Some(Some(m)) if m.state == "missing" && raid_runs => "failed".to_string(),
             _ => shown_state(r),
         };
         let healthy = state == "healthy";
@@ -755,6 +760,7 @@ async fn apply_inner(
                     frontend_hosts: vec![],
                     reconnect: None,
                     dry_run: false,
+                    ..Default::default()
                 })
                 .await
                 .map_err(|e| node_err(a, e.detail()))?;
