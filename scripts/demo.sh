@@ -51,5 +51,24 @@ echo "== rebooting $last (its boot configuration allocates the hugepages)"
 tf apply -refresh-only -auto-approve "${vars[@]}" >/dev/null
 terraform -chdir="$WORK" output -no-color reboot_required_nodes
 "$LAB" status --dir "$LAB_DIR"
+terraform -chdir="$WORK" output -no-color volume
+
+if [ "$NODES" -ge 3 ]; then
+  echo "== cutting node-2's link: the plan shows the volume degraded and its replacement"
+  "$LAB" cut node-2 --dir "$LAB_DIR"
+  tf plan "${vars[@]}" -out=heal.plan
+  echo "== terraform apply: the replacement is built and the raid1 rebuilds onto it"
+  tf apply heal.plan
+  for _ in $(seq 1 20); do
+    tf apply -refresh-only -auto-approve "${vars[@]}" >/dev/null
+    state=$(terraform -chdir="$WORK" output -no-color -json volume | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
+    [ "$state" = healthy ] && break
+    sleep 0.5
+  done
+  terraform -chdir="$WORK" output -no-color volume
+  echo "== restoring node-2: its old replica is stale, the next apply removes it"
+  "$LAB" restore node-2 --dir "$LAB_DIR"
+  tf apply -auto-approve "${vars[@]}"
+fi
 echo
 echo "Done. The lab stays up in $LAB_DIR; tear it down with: scripts/demo.sh down"

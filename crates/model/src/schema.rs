@@ -143,8 +143,10 @@ pub fn resources() -> Result<Vec<ResourceSchema>, SchemaError> {
         )?,
         derive::<crate::Volume, status::VolumeStatus>(
             "volume",
-            "A replicated volume: thin lvols on distinct nodes, exported over NVMe-oF TCP and \
-             mirrored by an SPDK raid1 on the attach node.",
+            "A replicated volume: lvols (thin or thick, as its class says) on distinct nodes, \
+             exported over NVMe-oF TCP and mirrored by an SPDK raid1 on the attach node. A \
+             replica on a node that fails or is cut off is replaced at the next apply; the plan \
+             shows the volume degraded and where the replacement goes.",
             "the volume name",
         )?,
     ])

@@ -82,7 +82,9 @@ pub struct ReplicaStatus {
     pub node: String,
     /// Disk name on that node.
     pub disk: String,
-    /// healthy, rebuilding, failed, or planned (not built yet).
+    /// healthy; rebuilding (the raid1 is copying onto it); failed (the engine lost it);
+    /// unreachable (its node does not answer); stale (left over from a replacement, removed
+    /// by the next apply). Unknown in a plan until apply builds it.
     pub state: String,
 }
 
@@ -93,7 +95,9 @@ pub struct VolumeStatus {
     pub id: String,
     /// Replicas, known at plan time: the placement is shown in the plan.
     pub replicas: Vec<ReplicaStatus>,
-    /// healthy, degraded or detached.
+    /// healthy, degraded (a replica is failed or unreachable), rebuilding, detached (no
+    /// attach node), failed, absent (the engine is gone, e.g. after its node's engine
+    /// restarted: the next apply rebuilds it) or unknown (the attach node does not answer).
     pub state: String,
     /// NQN of the frontend subsystem on the attach node.
     pub nqn: String,
