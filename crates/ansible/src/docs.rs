@@ -158,9 +158,10 @@ fn documentation(spec: &ModuleSpec) -> Yaml {
         notes.push(
             "Check mode places the replicas as the Terraform plan does and returns them \
              (RV(replicas), state C(planned) for those still to build) without creating \
-             anything. When the storage class or the disks are not stored yet (an earlier \
-             task of the same C(--check) run would create them), placement is left to the \
-             real run and check mode says so in a warning."
+             anything. When the storage class is not stored yet (an earlier task of the same \
+             C(--check) run would create it), placement is left to the real run and check \
+             mode says so in a warning; a placement that fails with a stored class fails \
+             the task, as the Terraform plan does."
                 .into(),
         );
         notes.push(

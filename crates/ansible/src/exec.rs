@@ -478,9 +478,11 @@ pub fn repair_reason(
     (!why.is_empty()).then(|| why.join("; "))
 }
 
-/// Errors that, in check mode, only mean that the class or the disks come from an earlier
-/// task of the same run (nothing is stored yet in check mode): placement then waits.
-fn placement_waits(e: &OpsError) -> bool {
+/// In check mode, a new volume whose storage class is not stored yet: an earlier task of
+/// the same `--check` run may create it (and the disks), which check mode does not store,
+/// so placement waits for the real run. (Each task is its own session: unlike Terraform's
+/// plan, a task cannot see what earlier tasks of the run planned.)
+fn class_not_stored_yet(e: &OpsError) -> bool {
     matches!(e, OpsError::Invalid { attribute, .. } if attribute == "storage_class")
 }
 
@@ -530,7 +532,7 @@ async fn volume(
             let d = with_stored_frontend(d, before.as_ref());
             match ops::volume::resolved(s, &d).await {
                 Ok(v) => Some(v),
-                Err(e) if check && before.is_none() && placement_waits(&e) => {
+                Err(e) if check && before.is_none() && class_not_stored_yet(&e) => {
                     waits = Some(e.to_string());
                     Some(d)
                 }
@@ -633,7 +635,9 @@ async fn volume(
                 Some(_) => None,
                 None => match ops::volume::plan(s, w, before.as_ref(), UNKNOWN).await {
                     Ok(p) => Some(p),
-                    Err(e) if check && before.is_none() && placement_waits(&e) => {
+                    // The class or disks are planned earlier in this session (not the case
+                    // for a module run today, but what the operations say when it is).
+                    Err(e @ OpsError::Deferred { .. }) if check => {
                         waits = Some(e.to_string());
                         None
                     }
