@@ -241,6 +241,23 @@ fn quickstart_playbook_on_a_lab() {
     assert_eq!(r.code, Some(0), "{}", r.text);
     assert_eq!(r.task("disk", "localhost")["lvstore_uuid"], uuid.as_str());
 
+    // An engine is not restarted with new memory while volumes use it: the quickstart
+    // volume is deleted first (by name, with the volume example), which leaves none.
+    let r = ans.playbook(&[
+        "-i",
+        &inv,
+        &vol,
+        "-e",
+        "volume_name=data",
+        "-e",
+        "volume_state=absent",
+    ]);
+    assert_eq!(r.code, Some(0), "{}", r.text);
+    assert_eq!(
+        r.task(VOLUME_TASK, "localhost")["msg"],
+        "volume data removed"
+    );
+
     // node_v2 on the nodes themselves (over the inventory's SSH), against each node's own
     // executor socket: check mode predicts per node, then node-1 alone is changed.
     let on_nodes = ans.write(
@@ -337,6 +354,9 @@ fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
 /// (a process, not host state) are left out.
 fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
     let lab_dir = lab.dir.display().to_string();
+    // Each lab has its own subnet: a node's address (in the volumes' export and engine
+    // files) reads `ADDR(node)`.
+    let addresses = node_addresses(lab);
     (1..=NODES)
         .map(|i| {
             let node = format!("node-{i}");
@@ -346,6 +366,9 @@ fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
                 .map(|(p, b)| {
                     let rel = p.strip_prefix(&nd).unwrap().display().to_string();
                     let mut text = String::from_utf8_lossy(&b).replace(&lab_dir, "LAB");
+                    for (n, a) in &addresses {
+                        text = text.replace(&format!("\"{a}\""), &format!("\"ADDR({n})\""));
+                    }
                     if rel.ends_with("engine.pid.json") {
                         let mut v: Value = serde_json::from_str(&text).unwrap();
                         let m = v.as_object_mut().unwrap();
@@ -358,6 +381,30 @@ fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
                 .filter(|(rel, _)| !rel.starts_with("state/records"))
                 .collect();
             (node, files)
+        })
+        .collect()
+}
+
+/// Node name → its address on the lab's network (from its ssh:// endpoint).
+fn node_addresses(lab: &Lab) -> BTreeMap<String, String> {
+    let vars: Value =
+        serde_json::from_slice(&std::fs::read(lab.dir.join("terraform.tfvars.json")).unwrap())
+            .unwrap();
+    vars["nodes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(n, v)| {
+            let ep = v["endpoint"].as_str().unwrap();
+            let host = ep
+                .split_once('@')
+                .map(|(_, rest)| rest)
+                .unwrap_or(ep)
+                .split([':', '/'])
+                .next()
+                .unwrap()
+                .to_string();
+            (n.clone(), host)
         })
         .collect()
 }
@@ -438,7 +485,8 @@ fn terraform_and_the_playbook_set_up_the_same_lab() {
     assert_eq!(r.code, Some(0), "{}", r.text);
 
     let (rec_tf, rec_pb) = (records(&lab_tf), records(&lab_pb));
-    assert_eq!(rec_tf["node-1"].len(), 4, "{rec_tf:?}");
+    // The setting, two disks, the class and the volume.
+    assert_eq!(rec_tf["node-1"].len(), 5, "{rec_tf:?}");
     assert_eq!(rec_tf, rec_pb, "records differ");
     let (st_tf, st_pb) = (statuses(&lab_tf), statuses(&lab_pb));
     assert!(st_tf["node-3"].reboot_required);
