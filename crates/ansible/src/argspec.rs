@@ -276,6 +276,12 @@ const VOCABULARY: &[(&str, &str)] = &[
     ("known at plan time", "known in check mode"),
     ("shown in the plan", "shown in check mode"),
     ("The plan shows", "Check mode shows"),
+    ("the plan shows", "check mode shows"),
+    (
+        "Unknown in a plan until apply builds it.",
+        "`planned` in check mode until the task builds it.",
+    ),
+    ("the next apply", "the next run"),
     ("the provider's `nodes`", "the module's `nodes`"),
     ("Also the resource id.", "Also the object's id."),
     ("also the resource id.", "also the object's id."),
@@ -506,7 +512,14 @@ mod tests {
                 .flat_map(|o| o.description.iter())
                 .chain(s.returns.iter().flat_map(|r| r.description.iter()));
             for t in texts {
-                for word in ["plan time", "provider's `nodes`", "resource id", "`"] {
+                for word in [
+                    "plan time",
+                    "provider's `nodes`",
+                    "resource id",
+                    "`",
+                    "in a plan",
+                    "next apply",
+                ] {
                     assert!(!t.contains(word), "{m}: {t:?} says {word:?}");
                 }
             }

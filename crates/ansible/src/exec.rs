@@ -567,10 +567,20 @@ async fn volume(
     };
     let status = match (action, &wanted) {
         (Action::Delete, _) => {
-            if let (Some(prior), false) = (&before, check) {
-                ops::volume::delete(s, prior)
-                    .await
-                    .map_err(ctx(&format!("cannot delete volume {name}")))?;
+            let deleting = format!("cannot delete volume {name}");
+            match (&before, check) {
+                (Some(prior), false) => {
+                    ops::volume::delete(s, prior)
+                        .await
+                        .map_err(ctx(&deleting))?;
+                }
+                // The run would refuse while a node is down (its replica could not be
+                // removed): so does check mode.
+                _ => obs
+                    .require_all(&format!(
+                        "deleting volume {name} (its replicas may live there)"
+                    ))
+                    .map_err(ctx(&deleting))?,
             }
             empty()
         }
@@ -588,7 +598,14 @@ async fn volume(
                         ));
                         if check {
                             warnings.extend(warning_lines(&p.warnings));
-                            p.value
+                            let mut st = p.value;
+                            // A replica is missing now: degraded until the run rebuilds it.
+                            if w.attach_node.is_some()
+                                && st.replicas.iter().any(|r| r.state == "planned")
+                            {
+                                st.state = "degraded".into();
+                            }
+                            st
                         } else {
                             let o =
                                 ops::volume::apply(s, w, before.as_ref(), Some(&p.value), UNKNOWN)

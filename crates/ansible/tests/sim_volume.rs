@@ -474,12 +474,32 @@ fn a_lost_replica_is_replaced_and_the_leftover_removed_when_its_node_returns() {
     let i = index(&lost);
     e.fleet.nodes[i].kill();
 
+    // Deleting needs every node (the lost one may hold a replica): refused, in check mode
+    // too, changing nothing.
+    for mode in [
+        &["-e", "volume_state=absent"][..],
+        &["-e", "volume_state=absent", "--check"][..],
+    ] {
+        let r = e.changes_nothing(mode);
+        assert_ne!(r.code, Some(0), "{mode:?}: {}", r.text);
+        let msg = r.task(VOLUME_TASK, "localhost")["msg"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.starts_with("cannot delete volume data-1: ")
+                && msg.contains(&format!("node {lost}: unreachable")),
+            "{mode:?}: {msg}"
+        );
+    }
+
     // Check mode shows the replacement and changes nothing.
     let r = e.changes_nothing(&["--check", "--diff"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     let t = r.task(VOLUME_TASK, "localhost");
     assert_eq!(t["changed"], true, "{t}");
     assert_eq!(t["msg"], "volume data-1 would be updated");
+    assert_eq!(t["state"], "degraded", "{t}");
     assert_eq!(
         replicas(t),
         [
