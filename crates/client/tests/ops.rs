@@ -242,6 +242,7 @@ impl Executor for Svc {
         Ok(Response::new(v1::ReplicaResult {
             replica: Some(st),
             actions: vec![],
+            ..Default::default()
         }))
     }
     async fn delete_replica(
@@ -281,6 +282,7 @@ impl Executor for Svc {
         Ok(Response::new(v1::EngineResult {
             engine: Some(e),
             actions: vec![],
+            ..Default::default()
         }))
     }
     async fn delete_engine(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use model::{NodeConfig, Record, RecordKind};
 use proto::v1 as pb;
+use spdk_rpc::SpdkCall;
 use tonic::{Request, Response, Status};
 
 use crate::daemon::{Executor, ExecutorError, Facts, NodeStatus, Prediction};
@@ -288,6 +289,18 @@ pub fn engine_to_pb(e: EngineStatus) -> pb::EngineState {
     }
 }
 
+/// API form of an operation's SPDK call trace.
+pub fn spdk_calls_to_pb(calls: Vec<SpdkCall>) -> Vec<pb::SpdkCall> {
+    calls
+        .into_iter()
+        .map(|c| pb::SpdkCall {
+            micros: c.micros(),
+            method: c.method,
+            ok: c.ok,
+        })
+        .collect()
+}
+
 /// An API replica request as the executor takes it.
 pub fn replica_request_from_pb(r: pb::EnsureReplicaRequest) -> ReplicaRequest {
     ReplicaRequest {
@@ -433,6 +446,7 @@ impl pb::executor_server::Executor for Service {
         Ok(Response::new(pb::ReplicaResult {
             replica: Some(replica_to_pb(out.status)),
             actions: out.actions,
+            spdk_calls: spdk_calls_to_pb(out.spdk_calls),
         }))
     }
 
@@ -447,6 +461,7 @@ impl pb::executor_server::Executor for Service {
         Ok(Response::new(pb::ReplicaResult {
             replica: Some(replica_to_pb(out.status)),
             actions: out.actions,
+            spdk_calls: spdk_calls_to_pb(out.spdk_calls),
         }))
     }
 
@@ -459,6 +474,7 @@ impl pb::executor_server::Executor for Service {
         Ok(Response::new(pb::EngineResult {
             engine: Some(engine_to_pb(out.status)),
             actions: out.actions,
+            spdk_calls: spdk_calls_to_pb(out.spdk_calls),
         }))
     }
 
@@ -473,6 +489,7 @@ impl pb::executor_server::Executor for Service {
         Ok(Response::new(pb::EngineResult {
             engine: Some(engine_to_pb(out.status)),
             actions: out.actions,
+            spdk_calls: spdk_calls_to_pb(out.spdk_calls),
         }))
     }
 

@@ -11,11 +11,13 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::client::SpdkClient;
 use crate::error::Result;
+use crate::trace::CallTrace;
 use crate::types::bdev::{Bdev, BdevAioCreate, BdevAioDelete, BdevGetBdevs, BdevWaitForExamine};
 use crate::types::lvol::{
     BdevLvolClone, BdevLvolCreate, BdevLvolCreateLvstore, BdevLvolDelete, BdevLvolDeleteLvstore,
@@ -127,6 +129,13 @@ pub trait SpdkApi: Send + Sync {
         &self,
         req: BdevNvmeGetControllers,
     ) -> RpcFuture<'_, Vec<NvmeController>>;
+
+    /// The same API recording every call it makes into `trace` (see [`crate::trace`]), or
+    /// `None` when this implementation cannot trace (the default, e.g. for fakes).
+    fn with_trace(&self, trace: &CallTrace) -> Option<Arc<dyn SpdkApi>> {
+        let _ = trace;
+        None
+    }
 }
 
 /// A typed call returning its decoded result.
@@ -144,6 +153,9 @@ macro_rules! acked {
 }
 
 impl SpdkApi for SpdkClient {
+    fn with_trace(&self, trace: &CallTrace) -> Option<Arc<dyn SpdkApi>> {
+        Some(Arc::new(self.traced(trace)))
+    }
     fn call<'a>(&'a self, method: &'a str, params: Option<Value>) -> RpcFuture<'a, Value> {
         Box::pin(SpdkClient::call(self, method, params))
     }

@@ -45,6 +45,7 @@ use crate::error::{Error, Result, RpcError, UnsupportedParam};
 use crate::framing::DEFAULT_MAX_VALUE_BYTES;
 use crate::protocol::{object_of, params_object};
 use crate::request::RpcRequest;
+use crate::trace::CallTrace;
 use crate::types::system::{FrameworkWaitInit, SpdkGetVersion};
 use crate::version::{SpdkVersion, VersionInfo, apply_gates, needs_version};
 
@@ -82,12 +83,15 @@ impl Default for ClientConfig {
 #[derive(Clone)]
 pub struct SpdkClient {
     inner: Arc<Inner>,
+    /// Where this clone records its calls ([`SpdkClient::traced`]); `None` records nothing.
+    trace: Option<CallTrace>,
 }
 
 impl std::fmt::Debug for SpdkClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpdkClient")
             .field("socket", &self.inner.socket)
+            .field("traced", &self.trace.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -137,7 +141,22 @@ impl SpdkClient {
                 generation: AtomicU64::new(0),
                 version: Mutex::new(None),
             }),
+            trace: None,
         }
+    }
+
+    /// A clone sharing this client's connection that records every request it writes to
+    /// the socket into `trace` (see [`crate::trace`]). Other clones record nothing.
+    pub fn traced(&self, trace: &CallTrace) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            trace: Some(trace.clone()),
+        }
+    }
+
+    /// The trace this clone records into, if any.
+    pub fn trace(&self) -> Option<&CallTrace> {
+        self.trace.as_ref()
     }
 
     /// A client connected now (fails with [`Error::SocketMissing`] / [`Error::Connect`]).
@@ -498,8 +517,24 @@ impl SpdkClient {
         Ok(Some(params))
     }
 
-    /// One request on `conn`.
+    /// One request on `conn`, recorded when this clone is traced (a timed-out or dropped
+    /// exchange is recorded as failed by the timer's drop).
     async fn exchange(
+        &self,
+        conn: &Connection,
+        method: &str,
+        params: Option<&Map<String, Value>>,
+    ) -> Exchange {
+        let Some(trace) = &self.trace else {
+            return self.exchange_untraced(conn, method, params).await;
+        };
+        let timer = trace.start(method);
+        let exchange = self.exchange_untraced(conn, method, params).await;
+        timer.finish(matches!(exchange, Exchange::Answered(Ok(_))));
+        exchange
+    }
+
+    async fn exchange_untraced(
         &self,
         conn: &Connection,
         method: &str,

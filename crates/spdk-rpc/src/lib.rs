@@ -10,6 +10,10 @@
 //!
 //! [`SpdkApi`] is the same set of typed calls as an object-safe trait, for fakes in tests.
 //!
+//! A [`CallTrace`] records the calls of one operation (method, round-trip time, outcome)
+//! made through a traced clone of the client ([`SpdkClient::traced`],
+//! [`SpdkApi::with_trace`]); see [`trace`].
+//!
 //! ```no_run
 //! # async fn demo() -> spdk_rpc::Result<()> {
 //! use std::time::Duration;
@@ -31,6 +35,7 @@ pub mod error;
 pub mod framing;
 pub mod protocol;
 pub mod request;
+pub mod trace;
 pub mod types;
 pub mod version;
 
@@ -38,4 +43,5 @@ pub use api::{RpcFuture, SpdkApi};
 pub use client::{ClientConfig, DEFAULT_SOCKET, SpdkClient};
 pub use error::{Error, ErrorKind, Result, RpcError, UnsupportedParam, classify};
 pub use request::RpcRequest;
+pub use trace::{CallTrace, SpdkCall};
 pub use version::{SpdkVersion, VersionInfo};

@@ -10,7 +10,9 @@
 //!
 //! Each operation reads the engine, plans the difference (pure: [`plan`]), keeps the wanted
 //! spec with its port ([`store`]), then makes only those calls ([`apply`]); calling it
-//! twice changes nothing the second time. Requests are validated before anything is read
+//! twice changes nothing the second time. Every JSON-RPC call an operation makes, reads
+//! included, is recorded in its own [`CallTrace`] and returned with the outcome
+//! ([`Outcome::spdk_calls`]), so a caller can set its wall time against SPDK's. Requests are validated before anything is read
 //! or changed. [`state`] says how each replica and engine is (healthy, degraded,
 //! rebuilding with progress) and lists every object with our naming, orphans marked.
 //!
@@ -29,6 +31,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::path::Path;
+
+use spdk_rpc::{CallTrace, SpdkCall};
 
 use crate::engine::rpc::{RpcError, RpcHandle};
 use apply::ApplyError;
@@ -244,6 +248,40 @@ pub struct Outcome<T> {
     pub status: T,
     /// The calls made (with `dry_run`: that would be made); empty when nothing changed.
     pub actions: Vec<String>,
+    /// Every JSON-RPC call made to spdk_tgt, in order, with its round trip: the reads
+    /// that observe the engine and the changes (with `dry_run`: only the reads).
+    pub spdk_calls: Vec<SpdkCall>,
+}
+
+/// The engine as one operation calls it: every call goes into the operation's trace.
+struct Traced<'a> {
+    rpc: &'a RpcHandle,
+    trace: CallTrace,
+}
+
+impl<'a> Traced<'a> {
+    fn new(rpc: &'a RpcHandle) -> Self {
+        Self {
+            rpc,
+            trace: CallTrace::new(),
+        }
+    }
+
+    /// Runs `f` with an API that records into the trace (or the plain API when it cannot
+    /// record, e.g. a fake).
+    fn run<T, F, Fut>(&self, f: F) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: FnOnce(std::sync::Arc<dyn spdk_rpc::SpdkApi>) -> Fut,
+        Fut: std::future::Future<Output = T> + Send + 'static,
+    {
+        let trace = &self.trace;
+        self.rpc.run(|api| f(api.with_trace(trace).unwrap_or(api)))
+    }
+
+    fn calls(&self) -> Vec<SpdkCall> {
+        self.trace.take()
+    }
 }
 
 /// The listing of every object with our naming.
@@ -395,10 +433,11 @@ impl Volumes {
         }
     }
 
-    fn rpc<'a>(&self, rpc: Option<&'a RpcHandle>) -> Result<&'a RpcHandle, VolumesError> {
-        rpc.ok_or_else(|| VolumesError::EngineNotRunning {
-            node: self.node.clone(),
-        })
+    fn rpc<'a>(&self, rpc: Option<&'a RpcHandle>) -> Result<Traced<'a>, VolumesError> {
+        rpc.map(Traced::new)
+            .ok_or_else(|| VolumesError::EngineNotRunning {
+                node: self.node.clone(),
+            })
     }
 
     fn address(&self) -> Result<String, VolumesError> {
@@ -412,6 +451,10 @@ impl Volumes {
 
     /// Reads the engine.
     pub fn observe(&self, rpc: &RpcHandle) -> Result<Observed, VolumesError> {
+        self.observe_traced(&Traced::new(rpc))
+    }
+
+    fn observe_traced(&self, rpc: &Traced<'_>) -> Result<Observed, VolumesError> {
         rpc.run(|api| async move { apply::observe(api.as_ref()).await })
             .map_err(|source| VolumesError::Rpc {
                 node: self.node.clone(),
@@ -423,7 +466,7 @@ impl Volumes {
             })
     }
 
-    fn apply(&self, rpc: &RpcHandle, actions: Vec<Action>) -> Result<Vec<String>, VolumesError> {
+    fn apply(&self, rpc: &Traced<'_>, actions: Vec<Action>) -> Result<Vec<String>, VolumesError> {
         if actions.is_empty() {
             return Ok(Vec::new());
         }
@@ -489,7 +532,7 @@ impl Volumes {
             None
         };
         let rpc = self.rpc(rpc)?;
-        let obs = self.observe(rpc)?;
+        let obs = self.observe_traced(&rpc)?;
         let export = match address {
             Some(address) => {
                 let port = self.port_for(&names::replica_nqn(&req.replica), &address, &obs)?;
@@ -513,20 +556,22 @@ impl Volumes {
             return Ok(Outcome {
                 status: state::replica_status(&req.replica, &obs),
                 actions: actions.iter().map(ToString::to_string).collect(),
+                spdk_calls: rpc.calls(),
             });
         }
         self.store
             .put_replica(&spec)
             .map_err(|e| self.store_err(e))?;
-        let done = self.apply(rpc, actions)?;
+        let done = self.apply(&rpc, actions)?;
         let after = if done.is_empty() {
             obs
         } else {
-            self.observe(rpc)?
+            self.observe_traced(&rpc)?
         };
         Ok(Outcome {
             status: state::replica_status(&req.replica, &after),
             actions: done,
+            spdk_calls: rpc.calls(),
         })
     }
 
@@ -539,26 +584,28 @@ impl Volumes {
     ) -> Result<Outcome<ReplicaStatus>, VolumesError> {
         names::check_replica_name(replica).map_err(|e| invalid("replica", e))?;
         let rpc = self.rpc(rpc)?;
-        let obs = self.observe(rpc)?;
+        let obs = self.observe_traced(&rpc)?;
         let actions = plan::plan_replica_delete(replica, &obs).map_err(|e| self.plan_err(e))?;
         if dry_run {
             return Ok(Outcome {
                 status: state::replica_status(replica, &obs),
                 actions: actions.iter().map(ToString::to_string).collect(),
+                spdk_calls: rpc.calls(),
             });
         }
-        let done = self.apply(rpc, actions)?;
+        let done = self.apply(&rpc, actions)?;
         self.store
             .remove_replica(replica)
             .map_err(|e| self.store_err(e))?;
         let after = if done.is_empty() {
             obs
         } else {
-            self.observe(rpc)?
+            self.observe_traced(&rpc)?
         };
         Ok(Outcome {
             status: state::replica_status(replica, &after),
             actions: done,
+            spdk_calls: rpc.calls(),
         })
     }
 
@@ -571,7 +618,7 @@ impl Volumes {
         let members = check_engine_request(req)?;
         let address = self.address()?;
         let rpc = self.rpc(rpc)?;
-        let obs = self.observe(rpc)?;
+        let obs = self.observe_traced(&rpc)?;
         let port = self.port_for(&names::volume_nqn(&req.volume), &address, &obs)?;
         let mut hosts = vec![req.host_nqn.clone()];
         for h in &req.frontend_hosts {
@@ -595,20 +642,22 @@ impl Volumes {
             return Ok(Outcome {
                 status: state::engine_status(&req.volume, Some(&spec), &obs),
                 actions: actions.iter().map(ToString::to_string).collect(),
+                spdk_calls: rpc.calls(),
             });
         }
         self.store
             .put_engine(&spec)
             .map_err(|e| self.store_err(e))?;
-        let done = self.apply(rpc, actions)?;
+        let done = self.apply(&rpc, actions)?;
         let after = if done.is_empty() {
             obs
         } else {
-            self.observe(rpc)?
+            self.observe_traced(&rpc)?
         };
         Ok(Outcome {
             status: state::engine_status(&req.volume, Some(&spec), &after),
             actions: done,
+            spdk_calls: rpc.calls(),
         })
     }
 
@@ -621,26 +670,28 @@ impl Volumes {
     ) -> Result<Outcome<EngineStatus>, VolumesError> {
         names::check_volume_name(volume).map_err(|e| invalid("volume", e))?;
         let rpc = self.rpc(rpc)?;
-        let obs = self.observe(rpc)?;
+        let obs = self.observe_traced(&rpc)?;
         let actions = plan::plan_engine_delete(volume, &obs);
         if dry_run {
             return Ok(Outcome {
                 status: state::engine_status(volume, None, &obs),
                 actions: actions.iter().map(ToString::to_string).collect(),
+                spdk_calls: rpc.calls(),
             });
         }
-        let done = self.apply(rpc, actions)?;
+        let done = self.apply(&rpc, actions)?;
         self.store
             .remove_engine(volume)
             .map_err(|e| self.store_err(e))?;
         let after = if done.is_empty() {
             obs
         } else {
-            self.observe(rpc)?
+            self.observe_traced(&rpc)?
         };
         Ok(Outcome {
             status: state::engine_status(volume, None, &after),
             actions: done,
+            spdk_calls: rpc.calls(),
         })
     }
 
@@ -667,7 +718,8 @@ impl Volumes {
         if kept.is_empty() {
             return Ok(Vec::new());
         }
-        let obs = self.observe(rpc)?;
+        let rpc = Traced::new(rpc);
+        let obs = self.observe_traced(&rpc)?;
         let mut problems = Vec::new();
         for spec in kept.values() {
             let actions = match plan::plan_replica(spec, &obs) {
@@ -689,7 +741,7 @@ impl Volumes {
                 ));
                 continue;
             }
-            match self.apply(rpc, actions) {
+            match self.apply(&rpc, actions) {
                 Ok(done) if !done.is_empty() => {
                     tracing::info!(node = %self.node, replica = %spec.replica, ?done, "replica export restored");
                 }
@@ -708,7 +760,7 @@ impl Volumes {
         rpc: Option<&RpcHandle>,
     ) -> Result<Inventory, VolumesError> {
         let rpc = self.rpc(rpc)?;
-        let obs = self.observe(rpc)?;
+        let obs = self.observe_traced(&rpc)?;
         let engines_kept: BTreeMap<String, EngineSpec> =
             self.store.engines().map_err(|e| self.store_err(e))?;
         let objects = state::inventory(&obs, volumes);
