@@ -427,12 +427,21 @@ fn three_node_lab_serves_ssh_and_executors_and_reboots_the_fragmented_node() {
         old.executor.as_ref().unwrap().pid
     );
     assert!(!proc::is_alive(old.executor.as_ref().unwrap().pid));
+    // reboot returns once the executor answers; its start-up reconcile may still be running
+    // ("preparing"), so wait for it, bounded.
     let s3 = rt().block_on(async {
-        executor(&after, "node-3")
-            .await
-            .node_status()
-            .await
-            .unwrap()
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = executor(&after, "node-3")
+                .await
+                .node_status()
+                .await
+                .unwrap();
+            if s.engine_state != "preparing" || Instant::now() >= deadline {
+                break s;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     });
     assert!(
         ready(&s3),
