@@ -575,8 +575,34 @@ pub fn reboot(dir: &Path, node: &str) -> Result<LabState, LabError> {
     services::sim_reboot(&lab, &lab.nodes[i], &paths.node(node))?;
     start_nodes(&mut lab, &paths, Some(node))?;
     save(&lab)?;
+    settle(node, &paths.node(node).executor_socket());
     tracing::info!(node, "node is back");
     Ok(lab)
+}
+
+/// How long a rebooted node may take to finish its start-up reconcile.
+pub const SETTLE_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits (at most [`SETTLE_WAIT`]) until the executor at `socket` is past its start-up
+/// reconcile (its engine state is no longer `preparing` or `starting`), as a host that has
+/// finished booting is; only warns when it is not, since its status says why.
+fn settle(node: &str, socket: &Path) {
+    let Ok(rt) = runtime() else { return };
+    let deadline = Instant::now() + SETTLE_WAIT;
+    loop {
+        let state = rt
+            .block_on(probe::executor_status(node, socket, Duration::from_secs(2)))
+            .map(|s| s.engine_state)
+            .unwrap_or_default();
+        if !state.is_empty() && state != "preparing" && state != "starting" {
+            return;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(node, state, "the node has not finished starting up");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The position of the node `node` names (`node-2` or `2`) in the lab in `dir`.

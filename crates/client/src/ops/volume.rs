@@ -594,6 +594,39 @@ where
     }
 }
 
+/// The SPDK calls one apply made, as the executors traced them: replicas (in parallel, one
+/// node each), then the engine on the attach node.
+#[derive(Debug, Clone, Default)]
+pub struct CallReport {
+    /// Per replica: its node and the calls its `EnsureReplica` made, in order.
+    pub replicas: Vec<(String, Vec<v1::SpdkCall>)>,
+    /// The attach node and the calls its `EnsureEngine` made.
+    pub engine: Option<(String, Vec<v1::SpdkCall>)>,
+}
+
+impl CallReport {
+    /// Every call made.
+    pub fn calls(&self) -> usize {
+        self.replicas.iter().map(|(_, c)| c.len()).sum::<usize>()
+            + self.engine.as_ref().map_or(0, |(_, c)| c.len())
+    }
+
+    /// The SPDK time on the critical path: the slowest node's replica calls (nodes work in
+    /// parallel, one node's calls in sequence), then the engine's.
+    pub fn critical_path(&self) -> std::time::Duration {
+        let mut per_node: BTreeMap<&str, u64> = BTreeMap::new();
+        for (n, calls) in &self.replicas {
+            *per_node.entry(n.as_str()).or_default() += calls.iter().map(|c| c.micros).sum::<u64>();
+        }
+        let replicas = per_node.values().copied().max().unwrap_or(0);
+        let engine: u64 = self
+            .engine
+            .as_ref()
+            .map_or(0, |(_, c)| c.iter().map(|c| c.micros).sum());
+        std::time::Duration::from_micros(replicas.saturating_add(engine))
+    }
+}
+
 /// Creates or updates the volume: the record on every node, the replicas on their nodes in
 /// parallel, then the engine on the attach node (after removing it from `prior`'s attach
 /// node when that changed). Without an attach node only the replicas exist ("detached").
@@ -606,12 +639,26 @@ pub async fn apply(
     planned: Option<&VolumeStatus>,
     known: &[ReplicaStatus],
 ) -> Result<Outcome<VolumeStatus>, OpsError> {
+    apply_with_report(s, spec, prior, planned, known)
+        .await
+        .map(|(out, _)| out)
+}
+
+/// [`apply`], with the SPDK calls it made (for benchmarks).
+pub async fn apply_with_report(
+    s: &Session,
+    spec: &Volume,
+    prior: Option<&Volume>,
+    planned: Option<&VolumeStatus>,
+    known: &[ReplicaStatus],
+) -> Result<(Outcome<VolumeStatus>, CallReport), OpsError> {
     // Place against what the nodes hold now, not a view cached earlier in the run.
     s.invalidate().await;
-    let r = apply_inner(s, spec, prior, planned, known).await;
+    let mut report = CallReport::default();
+    let r = apply_inner(s, spec, prior, planned, known, &mut report).await;
     // SPDK changed on the nodes: later plans and reads of this run look again.
     s.invalidate().await;
-    r
+    r.map(|out| (out, report))
 }
 
 async fn apply_inner(
@@ -620,6 +667,7 @@ async fn apply_inner(
     prior: Option<&Volume>,
     planned: Option<&VolumeStatus>,
     known: &[ReplicaStatus],
+    report: &mut CallReport,
 ) -> Result<Outcome<VolumeStatus>, OpsError> {
     let spec = resolved(s, spec).await?;
     let (mut placement, mut warnings) = place_volume(s, &spec, prior, known).await?;
@@ -711,6 +759,10 @@ async fn apply_inner(
         })
         .collect();
     let results = all_or_errors(futs).await?;
+    report.replicas = results
+        .iter()
+        .map(|(n, res)| (n.clone(), res.spdk_calls.clone()))
+        .collect();
     s.invalidate().await;
 
     let mut status = placement.status.clone();
@@ -760,10 +812,10 @@ async fn apply_inner(
                     frontend_hosts: vec![],
                     reconnect: None,
                     dry_run: false,
-                    ..Default::default()
                 })
                 .await
                 .map_err(|e| node_err(a, e.detail()))?;
+            report.engine = Some((a.clone(), res.spdk_calls.clone()));
             status.state = res
                 .engine
                 .map(|e| e.state)
