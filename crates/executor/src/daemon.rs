@@ -24,8 +24,8 @@ use crate::host::{HostError, HostOs, HugepageInfo, MemoryInfo, ModuleState, TOOL
 use crate::plan::{self, EngineState, HostView, Plan};
 use crate::records::{IncomingRecord, PutOutcome, RecordStore, RecordsError, validate_batch};
 use crate::volumes::{
-    EngineRequest, Inventory, Outcome, ReplicaRequest, VolumeOptions, Volumes, VolumesError,
-    state::{EngineStatus, ReplicaStatus},
+    EngineRequest, Inventory, Outcome, ReplicaRequest, VolumeEngine, VolumeOptions, Volumes,
+    VolumesError, state::ReplicaStatus,
 };
 
 /// The executor's version, reported in the facts.
@@ -289,11 +289,11 @@ impl Executor {
     pub fn ensure_engine(
         &self,
         req: &EngineRequest,
-    ) -> Result<Outcome<EngineStatus>, ExecutorError> {
+    ) -> Result<Outcome<VolumeEngine>, ExecutorError> {
         let _serial = lock(&self.reconcile_lock);
         Ok(self
             .volumes
-            .ensure_engine(req, self.engine.rpc().as_ref())?)
+            .ensure_engine(req, self.engine.rpc().as_ref(), self.host.as_ref())?)
     }
 
     /// Tears a volume's engine down.
@@ -301,18 +301,23 @@ impl Executor {
         &self,
         volume: &str,
         dry_run: bool,
-    ) -> Result<Outcome<EngineStatus>, ExecutorError> {
+    ) -> Result<Outcome<VolumeEngine>, ExecutorError> {
         let _serial = lock(&self.reconcile_lock);
-        Ok(self
-            .volumes
-            .delete_engine(volume, dry_run, self.engine.rpc().as_ref())?)
+        Ok(self.volumes.delete_engine(
+            volume,
+            dry_run,
+            self.engine.rpc().as_ref(),
+            self.host.as_ref(),
+        )?)
     }
 
     /// Every engine object with our naming, orphans marked, and each replica's and
     /// engine's state.
     pub fn list_volume_objects(&self) -> Result<Inventory, ExecutorError> {
         let volumes = self.live_volumes();
-        Ok(self.volumes.list(&volumes, self.engine.rpc().as_ref())?)
+        Ok(self
+            .volumes
+            .list(&volumes, self.engine.rpc().as_ref(), self.host.as_ref())?)
     }
 
     /// The engine.

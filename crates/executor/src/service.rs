@@ -16,8 +16,8 @@ use crate::disks::{Candidate, DiskStatus};
 use crate::host::ModuleState;
 use crate::records::{IncomingRecord, PutOutcome, RecordsError};
 use crate::volumes::spec::Reconnect;
-use crate::volumes::state::{EngineStatus, ExportStatus, ReplicaStatus, VolumeObject};
-use crate::volumes::{EngineRequest, MemberRequest, ReplicaRequest};
+use crate::volumes::state::{ExportStatus, ReplicaStatus, VolumeObject};
+use crate::volumes::{EngineRequest, MemberRequest, ReplicaRequest, VolumeEngine};
 
 /// The tonic service over one node's [`Executor`].
 #[derive(Debug, Clone)]
@@ -265,7 +265,8 @@ pub fn replica_to_pb(r: ReplicaStatus) -> pb::ReplicaState {
 }
 
 /// API form of an engine's state.
-pub fn engine_to_pb(e: EngineStatus) -> pb::EngineState {
+pub fn engine_to_pb(v: VolumeEngine) -> pb::EngineState {
+    let e = v.status;
     pb::EngineState {
         volume: e.volume,
         state: e.state,
@@ -286,6 +287,7 @@ pub fn engine_to_pb(e: EngineStatus) -> pb::EngineState {
             })
             .collect(),
         frontend: e.frontend.map(export_to_pb),
+        device_path: v.device_path.unwrap_or_default(),
     }
 }
 
@@ -335,6 +337,7 @@ pub fn engine_request_from_pb(r: pb::EnsureEngineRequest) -> EngineRequest {
             ctrlr_loss_timeout_sec: p.ctrlr_loss_timeout_sec,
             fast_io_fail_timeout_sec: p.fast_io_fail_timeout_sec,
         }),
+        frontend: r.frontend,
         dry_run: r.dry_run,
     }
 }

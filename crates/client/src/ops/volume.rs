@@ -812,6 +812,7 @@ async fn apply_inner(
                     frontend_hosts: vec![],
                     reconnect: None,
                     dry_run: false,
+                    ..Default::default()
                 })
                 .await
                 .map_err(|e| node_err(a, e.detail()))?;

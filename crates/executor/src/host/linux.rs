@@ -1,4 +1,5 @@
-//! The real host: procfs, sysfs, `/lib/modules`, modprobe, all under a root prefix.
+//! The real host: procfs, sysfs, `/lib/modules`, modprobe, nvme-cli, all under a root
+//! prefix (a program is run from under the root too, so a test tree can hold a fake one).
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -7,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::modules::{self, ModuleSources, SysfsModule};
+use super::nvme::{self, KernelNvme};
 use super::{
     HUGEPAGE_SIZE_BYTES, HostError, HostOs, HugepageInfo, MemoryInfo, ModuleState, RootedFs,
 };
@@ -240,5 +242,39 @@ impl HostOs for LinuxHost {
 
     fn dir_exists(&self, path: &str) -> bool {
         self.fs.is_dir(path)
+    }
+
+    fn kernel_nvme(&self) -> Result<KernelNvme, HostError> {
+        nvme::read_topology(&self.fs)
+    }
+
+    fn run_nvme(&self, args: &[String]) -> Result<(), HostError> {
+        let command = nvme::command_line(args);
+        let tool = self
+            .find_tool("nvme")
+            .ok_or_else(|| HostError::NvmeCliMissing {
+                command: command.clone(),
+            })?;
+        let program = self.fs.resolve(&tool);
+        let out = Command::new(&program)
+            .args(args)
+            .output()
+            .map_err(|source| HostError::NvmeCliSpawn {
+                program: program.clone(),
+                command: command.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            let mut said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if said.is_empty() {
+                said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            }
+            return Err(HostError::NvmeCli {
+                command,
+                status: out.status.to_string(),
+                stderr: said,
+            });
+        }
+        Ok(())
     }
 }

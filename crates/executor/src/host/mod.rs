@@ -1,15 +1,18 @@
 //! The host operating system as the executor sees it.
 //!
 //! [`HostOs`] is everything reconcile reads and changes on a host: facts, kernel modules,
-//! the 2 MiB hugepage pool and the boot files. [`linux::LinuxHost`] is the real one,
+//! the 2 MiB hugepage pool and the boot files; and, for a volume's `block` frontend, the
+//! kernel's NVMe initiator (nvme-cli and what sysfs shows, see [`nvme`]). [`linux::LinuxHost`] is the real one,
 //! rooted at a configurable prefix so tests can point it at a temporary tree;
 //! [`sim::SimHost`] is the lab's simulated host with a memory model. Parsing of the
-//! kernel's text files is pure and lives in [`buddyinfo`], [`modules`] and [`procfs`].
+//! kernel's text files is pure and lives in [`buddyinfo`], [`modules`], [`procfs`] and
+//! [`nvme`].
 //! The trait is synchronous; the gRPC service calls it from blocking tasks.
 
 pub mod buddyinfo;
 pub mod linux;
 pub mod modules;
+pub mod nvme;
 pub mod procfs;
 pub mod sim;
 
@@ -145,6 +148,40 @@ pub enum HostError {
         /// Why.
         reason: String,
     },
+    /// nvme-cli is needed and not installed.
+    #[error("cannot run {command}: nvme-cli is not installed (no nvme in the system directories)")]
+    NvmeCliMissing {
+        /// The command line that was to run.
+        command: String,
+    },
+    /// nvme-cli could not be started.
+    #[error("cannot run {command} ({program}): {source}")]
+    NvmeCliSpawn {
+        /// The program.
+        program: PathBuf,
+        /// The command line.
+        command: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// nvme-cli ran and failed.
+    #[error("{command} failed ({status}): {stderr}")]
+    NvmeCli {
+        /// The command line.
+        command: String,
+        /// Exit status.
+        status: String,
+        /// What nvme-cli said.
+        stderr: String,
+    },
+    /// This host cannot do it at all.
+    #[error("{what}: {reason}")]
+    Unsupported {
+        /// What was asked.
+        what: String,
+        /// Why this host cannot.
+        reason: String,
+    },
     /// The simulated host's state file is in use by a running executor.
     #[error("simulated host state {path} is in use by a running executor (lock {lock} is held)")]
     SimBusy {
@@ -189,6 +226,11 @@ pub trait HostOs: Send + Sync + std::fmt::Debug {
     fn remove_file(&self, path: &str) -> Result<bool, HostError>;
     /// True when `path` is a directory.
     fn dir_exists(&self, path: &str) -> bool;
+    /// The kernel's NVMe subsystems and controllers as sysfs shows them (empty when none).
+    fn kernel_nvme(&self) -> Result<nvme::KernelNvme, HostError>;
+    /// Runs nvme-cli with `args` (an argument vector, no shell); fails with
+    /// [`HostError::NvmeCliMissing`] when it is not installed.
+    fn run_nvme(&self, args: &[String]) -> Result<(), HostError>;
 }
 
 /// Files of a host tree below a root directory. Shared by both hosts for boot files.
@@ -249,6 +291,26 @@ impl RootedFs {
     /// True when `path` is a directory.
     pub fn is_dir(&self, path: &str) -> bool {
         self.resolve(path).is_dir()
+    }
+
+    /// The names in directory `path`, sorted; empty when it does not exist.
+    pub fn list_dir(&self, path: &str) -> Result<Vec<String>, HostError> {
+        let p = self.resolve(path);
+        let entries = match std::fs::read_dir(&p) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(HostError::Read { path: p, source }),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| HostError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// The first of the usual system directories holding an executable `name`, as a

@@ -1,6 +1,8 @@
 //! The lab's simulated host: a memory model, kernel modules and a reboot, kept in a JSON
 //! state file that is replaced atomically on every change. Boot files are real files
-//! under the host root, the same as for [`super::linux::LinuxHost`].
+//! under the host root, the same as for [`super::linux::LinuxHost`]. It has no kernel NVMe
+//! initiator and says so: no `nvme` tool in the facts, no NVMe devices, and running
+//! nvme-cli fails with [`NO_INITIATOR`] (a volume's `block` frontend is refused).
 //!
 //! Memory model: `memory_mib` of which `reserved_mib` is never available to hugepages;
 //! `free_pages` counts the 2 MiB blocks the kernel could hand out now. A fragmented host
@@ -13,6 +15,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::modules::normalize;
+use super::nvme::{self, KernelNvme};
 use super::{
     HUGEPAGE_SIZE_BYTES, HostError, HostOs, HugepageInfo, MemoryInfo, ModuleState, RootedFs,
 };
@@ -24,6 +27,10 @@ pub const FRAGMENTED_FREE_PAGES: u64 = 3;
 
 /// The path reported for the simulated modprobe.
 pub const SIM_MODPROBE: &str = "(simulated)";
+
+/// Why a simulated host has no kernel NVMe initiator (no `block` frontend, no nvme-cli).
+pub const NO_INITIATOR: &str = "the lab's simulated host has no kernel NVMe initiator \
+     (it simulates memory and modules, not block devices); use frontend nvmf";
 
 const MIB: u64 = 1024 * 1024;
 
@@ -295,14 +302,16 @@ impl HostOs for SimHost {
     }
 
     fn find_tool(&self, name: &str) -> Option<String> {
-        if name == "modprobe" {
-            return self
+        match name {
+            "modprobe" => self
                 .load()
                 .ok()
                 .filter(|s| s.modprobe)
-                .map(|_| SIM_MODPROBE.to_string());
+                .map(|_| SIM_MODPROBE.to_string()),
+            // No kernel initiator to drive, whatever the host root holds.
+            "nvme" => None,
+            _ => self.fs.find_executable(name),
         }
-        self.fs.find_executable(name)
     }
 
     fn read_file(&self, path: &str) -> Result<Option<String>, HostError> {
@@ -319,6 +328,17 @@ impl HostOs for SimHost {
 
     fn dir_exists(&self, path: &str) -> bool {
         self.fs.is_dir(path)
+    }
+
+    fn kernel_nvme(&self) -> Result<KernelNvme, HostError> {
+        Ok(KernelNvme::default())
+    }
+
+    fn run_nvme(&self, args: &[String]) -> Result<(), HostError> {
+        Err(HostError::Unsupported {
+            what: nvme::command_line(args),
+            reason: NO_INITIATOR.to_string(),
+        })
     }
 }
 

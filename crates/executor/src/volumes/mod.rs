@@ -6,7 +6,8 @@
 //! - an **engine** (on the attach node) attaches a controller per remote replica, uses the
 //!   local replica directly, joins them in raid1 `<volume>-raid` (a one-replica volume
 //!   uses its replica directly) and exports that as the frontend subsystem
-//!   `nqn.2026-11.io.v2engine:<volume>`.
+//!   `nqn.2026-11.io.v2engine:<volume>`; with `frontend = block` the kernel connects to
+//!   it and its block device is the volume's `device_path` ([`frontend`]).
 //!
 //! Each operation reads the engine, plans the difference (pure: [`plan`]), keeps the wanted
 //! spec with its port ([`store`]), then makes only those calls ([`apply`]); calling it
@@ -17,9 +18,11 @@
 //! rebuilding with progress) and lists every object with our naming, orphans marked.
 //!
 //! Modules: pure [`names`], [`spec`], [`observed`], [`plan`], [`state`]; I/O [`apply`]
-//! (SPDK), [`store`] (files).
+//! (SPDK), [`store`] (files); [`frontend`] (the kernel's initiator: pure plan, I/O through
+//! [`HostOs`]).
 
 pub mod apply;
+pub mod frontend;
 pub mod names;
 pub mod observed;
 pub mod plan;
@@ -35,7 +38,11 @@ use std::path::Path;
 use spdk_rpc::{CallTrace, SpdkCall};
 
 use crate::engine::rpc::{RpcError, RpcHandle};
+use crate::host::nvme::{KernelNvme, NvmeConnect};
+use crate::host::{HostError, HostOs};
 use apply::ApplyError;
+use frontend::{FrontendError, InitiatorFacts, KernelAction};
+use model::storage_class::Frontend;
 use observed::Observed;
 use plan::{Action, PlanError};
 use spec::{EngineSpec, Listen, MemberSpec, Reconnect, ReplicaSpec};
@@ -148,6 +155,26 @@ pub enum VolumesError {
         /// The cause.
         source: RpcError,
     },
+    /// The kernel side of the frontend failed or cannot be had here.
+    #[error("node {node}: volume {volume}: {source}{}", done_suffix(done))]
+    Frontend {
+        /// The node.
+        node: String,
+        /// The volume.
+        volume: String,
+        /// What failed.
+        source: Box<FrontendError>,
+        /// What was done before (SPDK calls, kernel steps).
+        done: Vec<String>,
+    },
+    /// The host could not be read.
+    #[error("node {node}: {source}")]
+    Host {
+        /// The node.
+        node: String,
+        /// The cause.
+        source: Box<HostError>,
+    },
     /// The state directory failed.
     #[error("node {node}: volume state: {source}")]
     Store {
@@ -174,13 +201,14 @@ impl VolumesError {
 
     /// The node's state refuses the operation (fix that, then retry).
     pub fn is_precondition(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::NoDataAddress { .. }
-                | Self::EngineNotRunning { .. }
-                | Self::NoPort { .. }
-                | Self::Plan { .. }
-        )
+            | Self::EngineNotRunning { .. }
+            | Self::NoPort { .. }
+            | Self::Plan { .. } => true,
+            Self::Frontend { source, .. } => source.is_precondition(),
+            _ => false,
+        }
     }
 }
 
@@ -237,6 +265,8 @@ pub struct EngineRequest {
     pub frontend_hosts: Vec<String>,
     /// Controller path-loss policy (default [`Reconnect::default`]).
     pub reconnect: Option<Reconnect>,
+    /// `nvmf` (empty: the default) or `block` (the kernel connects: `device_path`).
+    pub frontend: String,
     /// Plan only.
     pub dry_run: bool,
 }
@@ -284,6 +314,15 @@ impl<'a> Traced<'a> {
     }
 }
 
+/// A volume's engine on this node: SPDK's side ([`EngineStatus`]) and the kernel's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeEngine {
+    /// The engine in SPDK.
+    pub status: EngineStatus,
+    /// The kernel's block device connected to the frontend (`/dev/nvme0n1`), if any.
+    pub device_path: Option<String>,
+}
+
 /// The listing of every object with our naming.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
@@ -292,7 +331,7 @@ pub struct Inventory {
     /// Replicas (lvols with our naming) on this node.
     pub replicas: Vec<ReplicaStatus>,
     /// Engines on this node.
-    pub engines: Vec<EngineStatus>,
+    pub engines: Vec<VolumeEngine>,
 }
 
 fn check_replica_request(r: &ReplicaRequest) -> Result<(), VolumesError> {
@@ -315,8 +354,9 @@ fn check_replica_request(r: &ReplicaRequest) -> Result<(), VolumesError> {
     Ok(())
 }
 
-fn check_engine_request(r: &EngineRequest) -> Result<Vec<MemberSpec>, VolumesError> {
+fn check_engine_request(r: &EngineRequest) -> Result<(Vec<MemberSpec>, Frontend), VolumesError> {
     names::check_volume_name(&r.volume).map_err(|e| invalid("volume", e))?;
+    let frontend = frontend::parse_frontend(&r.frontend).map_err(|e| invalid("frontend", e))?;
     names::check_host_nqn(&r.host_nqn).map_err(|e| invalid("host_nqn", e))?;
     if r.members.is_empty() {
         return Err(invalid("replicas", "at least one replica is needed"));
@@ -393,7 +433,7 @@ fn check_engine_request(r: &EngineRequest) -> Result<Vec<MemberSpec>, VolumesErr
     if let Some(rc) = &r.reconnect {
         rc.check().map_err(|e| invalid("reconnect", e))?;
     }
-    Ok(out)
+    Ok((out, frontend))
 }
 
 /// Volume work for one node.
@@ -424,6 +464,45 @@ impl Volumes {
             node: self.node.clone(),
             source,
         }
+    }
+
+    fn host_err(&self, source: HostError) -> VolumesError {
+        VolumesError::Host {
+            node: self.node.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    fn frontend_err(&self, volume: &str, source: FrontendError, done: Vec<String>) -> VolumesError {
+        VolumesError::Frontend {
+            node: self.node.clone(),
+            volume: volume.to_string(),
+            source: Box::new(source),
+            done,
+        }
+    }
+
+    /// The initiator's facts and the host NQN the kernel presents, for a `block` engine of
+    /// `volume`; refused, before anything is read from the engine or changed, when the host
+    /// lacks the initiator.
+    fn kernel_initiator(
+        &self,
+        volume: &str,
+        host: &dyn HostOs,
+    ) -> Result<(InitiatorFacts, String), VolumesError> {
+        let facts = InitiatorFacts::read(host).map_err(|e| self.host_err(e))?;
+        let missing = facts.missing();
+        if !missing.is_empty() {
+            return Err(self.frontend_err(
+                volume,
+                FrontendError::Unavailable { missing },
+                Vec::new(),
+            ));
+        }
+        let own = host
+            .read_file(frontend::HOSTNQN_FILE)
+            .map_err(|e| self.host_err(e))?;
+        Ok((facts, frontend::kernel_host_nqn(own.as_deref(), &self.node)))
     }
 
     fn plan_err(&self, source: PlanError) -> VolumesError {
@@ -609,19 +688,27 @@ impl Volumes {
         })
     }
 
-    /// Makes a volume's engine as requested.
+    /// Makes a volume's engine as requested; with `frontend = block` also the kernel's
+    /// connection to it (refused first, changing nothing, where the host has no initiator).
     pub fn ensure_engine(
         &self,
         req: &EngineRequest,
         rpc: Option<&RpcHandle>,
-    ) -> Result<Outcome<EngineStatus>, VolumesError> {
-        let members = check_engine_request(req)?;
+        host: &dyn HostOs,
+    ) -> Result<Outcome<VolumeEngine>, VolumesError> {
+        let (members, frontend) = check_engine_request(req)?;
         let address = self.address()?;
+        let initiator = match frontend {
+            Frontend::Block => Some(self.kernel_initiator(&req.volume, host)?),
+            Frontend::Nvmf | Frontend::Ublk => None,
+        };
         let rpc = self.rpc(rpc)?;
         let obs = self.observe_traced(&rpc)?;
-        let port = self.port_for(&names::volume_nqn(&req.volume), &address, &obs)?;
+        let nqn = names::volume_nqn(&req.volume);
+        let port = self.port_for(&nqn, &address, &obs)?;
         let mut hosts = vec![req.host_nqn.clone()];
-        for h in &req.frontend_hosts {
+        let kernel_host = initiator.as_ref().map(|(_, h)| h);
+        for h in req.frontend_hosts.iter().chain(kernel_host) {
             if !hosts.contains(h) {
                 hosts.push(h.clone());
             }
@@ -631,55 +718,119 @@ impl Volumes {
             host_nqn: req.host_nqn.clone(),
             members,
             frontend: Listen {
-                address,
+                address: address.clone(),
                 port,
                 hosts,
             },
             reconnect: req.reconnect.unwrap_or_default(),
         };
         let actions = plan::plan_engine(&spec, &obs).map_err(|e| self.plan_err(e))?;
+        let kernel = host.kernel_nvme().map_err(|e| self.host_err(e))?;
+        let kernel_actions = match &initiator {
+            Some((facts, host_nqn)) => frontend::plan_attach(
+                facts,
+                &kernel,
+                &NvmeConnect {
+                    address,
+                    port,
+                    nqn: nqn.clone(),
+                    host_nqn: host_nqn.clone(),
+                },
+            ),
+            None => Vec::new(),
+        };
         if req.dry_run {
             return Ok(Outcome {
-                status: state::engine_status(&req.volume, Some(&spec), &obs),
-                actions: actions.iter().map(ToString::to_string).collect(),
+                status: VolumeEngine {
+                    status: state::engine_status(&req.volume, Some(&spec), &obs),
+                    device_path: kernel.block_device(&nqn),
+                },
+                actions: actions
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(kernel_actions.iter().map(ToString::to_string))
+                    .collect(),
                 spdk_calls: rpc.calls(),
             });
         }
         self.store
             .put_engine(&spec)
             .map_err(|e| self.store_err(e))?;
-        let done = self.apply(&rpc, actions)?;
+        let mut done = self.apply(&rpc, actions)?;
         let after = if done.is_empty() {
             obs
         } else {
             self.observe_traced(&rpc)?
         };
+        let device_path = if initiator.is_some() {
+            Some(self.attach_kernel(&req.volume, host, &kernel_actions, &mut done)?)
+        } else {
+            kernel.block_device(&nqn)
+        };
         Ok(Outcome {
-            status: state::engine_status(&req.volume, Some(&spec), &after),
+            status: VolumeEngine {
+                status: state::engine_status(&req.volume, Some(&spec), &after),
+                device_path,
+            },
             actions: done,
             spdk_calls: rpc.calls(),
         })
     }
 
-    /// Removes a volume's engine: frontend subsystem, raid, controllers.
+    /// Runs `steps` (connecting the kernel to `volume`'s frontend), appending them to
+    /// `done`, then waits for the block device.
+    fn attach_kernel(
+        &self,
+        volume: &str,
+        host: &dyn HostOs,
+        steps: &[KernelAction],
+        done: &mut Vec<String>,
+    ) -> Result<String, VolumesError> {
+        let nqn = names::volume_nqn(volume);
+        match frontend::run(host, steps) {
+            Ok(d) => done.extend(d),
+            Err(e) => {
+                done.extend(e.done);
+                return Err(self.frontend_err(volume, e.source, std::mem::take(done)));
+            }
+        }
+        frontend::wait_for_device(|| host.kernel_nvme(), &nqn, frontend::DEVICE_WAIT)
+            .map_err(|e| self.frontend_err(volume, e, std::mem::take(done)))
+    }
+
+    /// Removes a volume's engine: the kernel's connection to it (whatever the frontend),
+    /// frontend subsystem, raid, controllers.
     pub fn delete_engine(
         &self,
         volume: &str,
         dry_run: bool,
         rpc: Option<&RpcHandle>,
-    ) -> Result<Outcome<EngineStatus>, VolumesError> {
+        host: &dyn HostOs,
+    ) -> Result<Outcome<VolumeEngine>, VolumesError> {
         names::check_volume_name(volume).map_err(|e| invalid("volume", e))?;
         let rpc = self.rpc(rpc)?;
         let obs = self.observe_traced(&rpc)?;
         let actions = plan::plan_engine_delete(volume, &obs);
+        let nqn = names::volume_nqn(volume);
+        let kernel = host.kernel_nvme().map_err(|e| self.host_err(e))?;
+        let kernel_actions = frontend::plan_detach(&kernel, &nqn);
         if dry_run {
             return Ok(Outcome {
-                status: state::engine_status(volume, None, &obs),
-                actions: actions.iter().map(ToString::to_string).collect(),
+                status: VolumeEngine {
+                    status: state::engine_status(volume, None, &obs),
+                    device_path: kernel.block_device(&nqn),
+                },
+                actions: kernel_actions
+                    .iter()
+                    .map(ToString::to_string)
+                    .chain(actions.iter().map(ToString::to_string))
+                    .collect(),
                 spdk_calls: rpc.calls(),
             });
         }
-        let done = self.apply(&rpc, actions)?;
+        let mut done = frontend::run(host, &kernel_actions)
+            .map_err(|e| self.frontend_err(volume, e.source, e.done))?;
+        done.extend(self.apply(&rpc, actions)?);
         self.store
             .remove_engine(volume)
             .map_err(|e| self.store_err(e))?;
@@ -689,7 +840,10 @@ impl Volumes {
             self.observe_traced(&rpc)?
         };
         Ok(Outcome {
-            status: state::engine_status(volume, None, &after),
+            status: VolumeEngine {
+                status: state::engine_status(volume, None, &after),
+                device_path: None,
+            },
             actions: done,
             spdk_calls: rpc.calls(),
         })
@@ -758,12 +912,18 @@ impl Volumes {
         &self,
         volumes: &BTreeSet<String>,
         rpc: Option<&RpcHandle>,
+        host: &dyn HostOs,
     ) -> Result<Inventory, VolumesError> {
         let rpc = self.rpc(rpc)?;
         let obs = self.observe_traced(&rpc)?;
         let engines_kept: BTreeMap<String, EngineSpec> =
             self.store.engines().map_err(|e| self.store_err(e))?;
         let objects = state::inventory(&obs, volumes);
+        // The kernel's side only adds device paths: a listing does not fail for it.
+        let kernel = host.kernel_nvme().unwrap_or_else(|e| {
+            tracing::warn!(node = %self.node, "cannot read the kernel's NVMe devices: {e}");
+            KernelNvme::default()
+        });
         let mut replicas: Vec<String> = obs
             .lvols
             .iter()
@@ -791,7 +951,10 @@ impl Volumes {
                 .collect(),
             engines: engine_volumes
                 .iter()
-                .map(|v| state::engine_status(v, engines_kept.get(v), &obs))
+                .map(|v| VolumeEngine {
+                    status: state::engine_status(v, engines_kept.get(v), &obs),
+                    device_path: kernel.block_device(&names::volume_nqn(v)),
+                })
                 .collect(),
         })
     }

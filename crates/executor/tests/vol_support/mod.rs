@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine_support::{EngineGuard, connect, engine_options, setting};
+use executor::host::HostOs;
 use executor::host::sim::{SimHost, SimState};
 use executor::node::{Node, NodeOptions};
 use executor::server;
@@ -59,7 +60,8 @@ pub struct VolNode {
 }
 
 impl VolNode {
-    /// Starts node `name` with the engine `program`, on a host with `sim` as its state.
+    /// Starts node `name` with the engine `program`, on a simulated host with `sim` as its
+    /// state (host root: `<dir>/root`).
     pub async fn start(program: &Path, name: &str, sim: SimState) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
@@ -67,12 +69,32 @@ impl VolNode {
         let sim_state = dir.path().join("sim.json");
         let host = SimHost::new(&sim_state, &root);
         host.save(&sim).unwrap();
+        Self::start_on(
+            program,
+            name,
+            dir,
+            Box::new(host),
+            vec![setting(1, true, 64)],
+        )
+        .await
+    }
+
+    /// Starts node `name` on `host`, with its state and sockets in `dir`, after storing
+    /// `records` and reconciling (the engine must then run).
+    pub async fn start_on(
+        program: &Path,
+        name: &str,
+        dir: tempfile::TempDir,
+        host: Box<dyn HostOs>,
+        records: Vec<pb::Record>,
+    ) -> Self {
+        let sim_state = dir.path().join("sim.json");
         let state_dir = dir.path().join("state");
         let spdk_socket = dir.path().join("run/spdk.sock");
         let node = Node::start(NodeOptions {
             node: name.into(),
             state_dir: state_dir.clone(),
-            host: Box::new(host),
+            host,
             engine: Some(engine_options(program, &spdk_socket)),
             device_root: PathBuf::from("/"),
             volumes: VolumeOptions {
@@ -94,9 +116,7 @@ impl VolNode {
         });
         let mut client = connect(&socket).await;
         client
-            .put_records(pb::PutRecordsRequest {
-                records: vec![setting(1, true, 64)],
-            })
+            .put_records(pb::PutRecordsRequest { records })
             .await
             .unwrap();
         let st = client
