@@ -236,6 +236,53 @@ pub fn plan_bench(b: &PlanBench) -> Result<String, BenchError> {
     result
 }
 
+/// `cargo xtask bench-volume`: a 3-node lab (no fragmented node), then the client's
+/// `bench_volume` example (`<bin-dir>/examples/bench_volume`) over SSH: volume create+attach
+/// wall time against the SPDK time on its critical path, and the number of SPDK calls.
+pub fn volume_bench(runs: usize, bin_dir: &Path) -> Result<String, BenchError> {
+    let tmp = std::env::temp_dir().join(format!("v2engine-bench-volume-{}", std::process::id()));
+    let lab_dir = tmp.join("lab");
+    let lab = bin_dir.join("v2engine-lab");
+    let example = bin_dir.join("examples/bench_volume");
+    if !example.exists() {
+        return Err(BenchError::Usage(format!(
+            "{} is missing: cargo build [--release] -p v2engine-client --example bench_volume",
+            example.display()
+        )));
+    }
+    let result = (|| {
+        run(
+            Command::new(&lab)
+                .args([
+                    "up",
+                    "--nodes",
+                    "3",
+                    "--fragmented-nodes",
+                    "none",
+                    "--disk-size-mib",
+                    "256",
+                    "--dir",
+                ])
+                .arg(&lab_dir),
+            "v2engine-lab up",
+        )?;
+        run(
+            Command::new(&example)
+                .arg("--tfvars")
+                .arg(lab_dir.join("terraform.tfvars.json"))
+                .args(["--runs", &runs.to_string()]),
+            "bench_volume",
+        )
+    })();
+    let _ = Command::new(&lab)
+        .arg("down")
+        .arg("--dir")
+        .arg(&lab_dir)
+        .output();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,8 @@
 //!   `cargo metadata` (normal dependencies, transitively).
 //! - `bench-plan`: `terraform plan` over K v2engine resources on an N-node lab against K
 //!   `terraform_data` resources (needs root and built binaries).
+//! - `bench-volume`: volume create+attach on a 3-node lab through `client::ops` (the client's
+//!   `bench_volume` example): wall time, SPDK time on the critical path, SPDK calls.
 //! - `gen-docs` / `check-docs`: the Terraform registry docs under docs/, generated from the
 //!   model (through the provider schema) and examples/.
 
@@ -60,9 +62,23 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("bench-volume") => {
+            let run = bench::PlanBench::from_args(&args[1..], &docs::repo_root())
+                .and_then(|b| bench::volume_bench(b.runs, &b.bin_dir));
+            match run {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bench-volume: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask check-deps | gen-docs | check-docs | bench-plan [--nodes N] [--resources K] [--runs R] [--bin-dir DIR]"
+                "usage: cargo xtask check-deps | gen-docs | check-docs | bench-plan [--nodes N] [--resources K] [--runs R] [--bin-dir DIR] | bench-volume [--runs R] [--bin-dir DIR]"
             );
             ExitCode::from(2)
         }

@@ -245,15 +245,15 @@ impl Session {
     }
 
     /// Writes a record (or a tombstone) to every node that answers, one revision above any
-    /// seen; the nodes that are down are returned (they catch up at the next write, and a
-    /// plan shows them as drift meanwhile).
+    /// seen in this run's observation (callers that may hold an old one invalidate first);
+    /// the nodes that are down are returned (they catch up at the next write, and a plan
+    /// shows them as drift meanwhile).
     pub async fn write_reachable(
         &self,
         key: RecordKey,
         spec: serde_json::Value,
         deleted: bool,
     ) -> Result<(Record, BTreeMap<String, String>), OpsError> {
-        self.invalidate().await;
         let obs = self.observed().await?;
         let revision = obs.merged.max_revision() + 1;
         let rec = Record {

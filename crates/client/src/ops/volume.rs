@@ -695,6 +695,10 @@ async fn apply_inner(
     let obs = s.observed().await?;
     let class = class_of(&obs, &spec)?;
     let size_mib = size_of(&spec)? >> 20;
+    // What the nodes held when placing (the observation and inventory are fresh: `apply`
+    // invalidated them): replicas of this volume that the placement leaves out are removed
+    // at the end. Only this apply makes replicas of the volume meanwhile, all placed ones.
+    let before = inventory(s).await;
     // The record goes to every node that answers; one that is down catches up later (its
     // replica of this volume, if any, is replaced below).
     let (_, down) = s
@@ -831,7 +835,7 @@ async fn apply_inner(
     }
 
     // Replicas the placement no longer uses (replaced failed ones) are removed.
-    let inv = fetch_inventory(s).await;
+    let inv = before;
     let keep: Vec<&String> = placement.names.iter().collect();
     let stale: Vec<(String, String)> = inv
         .replicas_of(&spec.name)

@@ -28,6 +28,7 @@ use crate::known_hosts::{self, HostKeyStatus, KnownHosts};
 
 mod error;
 mod key_file;
+mod quickack;
 
 pub use error::{OfferedKey, SshError};
 use error::{Rejection, host_key_error};
@@ -204,7 +205,8 @@ impl SshTunnel {
             rejection: rejection.clone(),
         };
         let handshake = async {
-            let mut handle = client::connect_stream(Arc::new(config), tcp, check)
+            let stream = quickack::QuickAckStream::new(tcp);
+            let mut handle = client::connect_stream(Arc::new(config), stream, check)
                 .await
                 .map_err(|source| match rejection.get() {
                     Some(r) => host_key_error(r, &addr, &name, &file),
