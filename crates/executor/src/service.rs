@@ -284,10 +284,12 @@ pub fn engine_to_pb(v: VolumeEngine) -> pb::EngineState {
                 local: m.local,
                 state: m.state,
                 controller_state: m.controller_state,
+                size_bytes: m.size_bytes,
             })
             .collect(),
         frontend: e.frontend.map(export_to_pb),
         device_path: v.device_path.unwrap_or_default(),
+        size_bytes: e.size_bytes,
     }
 }
 
@@ -338,6 +340,7 @@ pub fn engine_request_from_pb(r: pb::EnsureEngineRequest) -> EngineRequest {
             fast_io_fail_timeout_sec: p.fast_io_fail_timeout_sec,
         }),
         frontend: r.frontend,
+        size_bytes: (r.size_mib > 0).then_some(r.size_mib << 20),
         dry_run: r.dry_run,
     }
 }

@@ -278,6 +278,22 @@ fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_noth
     assert_eq!(raid[0]["raid_level"], "raid1", "{raid}");
     assert_eq!(raid[0]["num_base_bdevs_operational"], 2, "{raid}");
 
+    // Growing is in place: the replicas grow, then the raid1 (once every member has) and
+    // the frontend namespace, as SPDK's raid1 does.
+    let out = tf.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        &vars,
+        "-var=volume_size=48Mi",
+    ]);
+    assert!(out.contains("0 added, 1 changed, 0 destroyed"), "{out}");
+    let b = lab.spdk("node-1", &["bdev_get_bdevs", "-b", "data-raid"]);
+    let bytes = b[0]["num_blocks"].as_u64().unwrap() * b[0]["block_size"].as_u64().unwrap();
+    assert_eq!(bytes, 48 << 20, "{b}");
+    let vars48 = "-var=volume_size=48Mi";
+
     // node-3 reboots into its hugepages: the engine runs, its disks attach.
     lab.cmd(&["reboot", "node-3"]);
     tf.ok(&[
@@ -287,6 +303,7 @@ fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_noth
         "-input=false",
         "-no-color",
         &vars,
+        vars48,
     ]);
     let outputs = &tf.show_json(None)["values"]["outputs"];
     assert_eq!(
@@ -301,7 +318,14 @@ fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_noth
     // node-2's link is cut: the plan shows the volume degraded and its replacement on
     // node-3, and nothing else changes; apply builds it and the raid rebuilds onto it.
     lab.cmd(&["cut", "node-2"]);
-    let out = tf.ok(&["plan", "-input=false", "-no-color", &vars, "-out=heal.bin"]);
+    let out = tf.ok(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        &vars,
+        vars48,
+        "-out=heal.bin",
+    ]);
     assert!(out.contains("Node node-2 is unreachable"), "{out}");
     let plan = tf.show_json(Some("heal.bin"));
     let change = &resource_change(&plan, "v2engine_volume.data")["change"];
@@ -338,7 +362,14 @@ fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_noth
 
     // node-2 returns: its old replica is stale and the next apply removes it.
     lab.cmd(&["restore", "node-2"]);
-    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color", &vars]);
+    tf.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        &vars,
+        vars48,
+    ]);
     assert!(
         !has(&lab.objects("node-2"), "lvol "),
         "the stale replica stays"
@@ -349,6 +380,7 @@ fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_noth
         "-no-color",
         "-detailed-exitcode",
         &vars,
+        vars48,
     ]);
     assert_eq!(
         o.status.code(),
@@ -368,7 +400,14 @@ resource "v2engine_storage_class" "wide" {
 "#,
     )
     .unwrap();
-    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color", &vars]);
+    tf.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        &vars,
+        vars48,
+    ]);
     std::fs::write(
         tf.dir.join("wide.tf"),
         r#"
@@ -386,7 +425,7 @@ resource "v2engine_volume" "wide" {
 "#,
     )
     .unwrap();
-    let out = tf.fails(&["plan", "-input=false", "-no-color", &vars]);
+    let out = tf.fails(&["plan", "-input=false", "-no-color", &vars, vars48]);
     for n in ["node-1", "node-2", "node-3"] {
         assert!(out.contains(n), "{n} is not named: {out}");
     }
@@ -402,6 +441,7 @@ resource "v2engine_volume" "wide" {
         "-input=false",
         "-no-color",
         &vars,
+        vars48,
     ]);
     for n in ["node-1", "node-2", "node-3"] {
         assert_eq!(lab.objects(n), Vec::<String>::new(), "{n}");
@@ -412,5 +452,6 @@ resource "v2engine_volume" "wide" {
         "-input=false",
         "-no-color",
         &vars,
+        vars48,
     ]);
 }

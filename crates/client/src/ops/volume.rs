@@ -816,11 +816,15 @@ async fn apply_inner(
                     frontend_hosts: vec![],
                     reconnect: None,
                     dry_run: false,
-                    ..Default::default()
+                    frontend: spec.frontend.unwrap_or(class.frontend).as_str().to_string(),
+                    size_mib,
                 })
                 .await
                 .map_err(|e| node_err(a, e.detail()))?;
             report.engine = Some((a.clone(), res.spdk_calls.clone()));
+            if let Some(e) = &res.engine {
+                status.device_path = e.device_path.clone();
+            }
             status.state = res
                 .engine
                 .map(|e| e.state)
@@ -1020,7 +1024,7 @@ pub fn status_from(spec: &Volume, inv: &Inventory, known: &[ReplicaStatus]) -> V
         replicas,
         state,
         nqn: volume_nqn(&spec.name),
-        device_path: String::new(),
+        device_path: engine.map(|e| e.device_path.clone()).unwrap_or_default(),
     }
 }
 

@@ -267,6 +267,9 @@ pub struct EngineRequest {
     pub reconnect: Option<Reconnect>,
     /// `nvmf` (empty: the default) or `block` (the kernel connects: `device_path`).
     pub frontend: String,
+    /// The volume's size when the caller knows it (after a grow): the engine waits for its
+    /// raid and members to reach it, even without a local replica.
+    pub size_bytes: Option<u64>,
     /// Plan only.
     pub dry_run: bool,
 }
@@ -724,7 +727,8 @@ impl Volumes {
             },
             reconnect: req.reconnect.unwrap_or_default(),
         };
-        let actions = plan::plan_engine(&spec, &obs).map_err(|e| self.plan_err(e))?;
+        let actions =
+            plan::plan_engine_sized(&spec, &obs, req.size_bytes).map_err(|e| self.plan_err(e))?;
         let kernel = host.kernel_nvme().map_err(|e| self.host_err(e))?;
         let kernel_actions = match &initiator {
             Some((facts, host_nqn)) => frontend::plan_attach(
