@@ -105,7 +105,8 @@ pub fn provider_block() -> Schema {
     Schema::new(0, b)
 }
 
-/// Data sources: `v2engine_node` (facts of one node) and `v2engine_disks` (candidate disks).
+/// Data sources: `v2engine_node` (facts of one node), `v2engine_disks` (candidate disks) and
+/// `v2engine_volume_objects` (declared in [`crate::data`]).
 pub fn data_sources() -> Vec<(String, Schema)> {
     let module = Type::object([("name", Type::String), ("state", Type::String)]);
     let node = Block::new()
@@ -159,6 +160,10 @@ pub fn data_sources() -> Vec<(String, Schema)> {
     vec![
         (format!("{PREFIX}node"), Schema::new(0, node)),
         (format!("{PREFIX}disks"), Schema::new(0, disks)),
+        (
+            format!("{PREFIX}volume_objects"),
+            crate::data::volume_objects_schema(),
+        ),
     ]
 }
 

@@ -10,6 +10,7 @@
 
 pub mod block_disk;
 pub mod node_v2;
+pub mod objects;
 pub mod session;
 pub mod setting;
 pub mod storage_class;
