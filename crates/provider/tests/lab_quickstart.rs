@@ -328,6 +328,17 @@ fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_noth
     ]);
     assert!(out.contains("Node node-2 is unreachable"), "{out}");
     let plan = tf.show_json(Some("heal.bin"));
+    // The refreshed setting shows node-2 unreachable, keeping what was known of it.
+    let setting = plan["prior_state"]["values"]["root_module"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "v2engine_data_engine_setting.this")
+        .unwrap()["values"]["nodes"]["node-2"]
+        .clone();
+    assert_eq!(setting["engine_state"], "unreachable", "{setting}");
+    assert_eq!(setting["enabled"], true, "{setting}");
+    assert_eq!(setting["target_pages"], 128, "{setting}");
     let change = &resource_change(&plan, "v2engine_volume.data")["change"];
     assert_eq!(change["actions"], serde_json::json!(["update"]), "{change}");
     assert_eq!(change["before"]["state"], "degraded", "{change}");

@@ -55,6 +55,15 @@ pub fn status_of(nodes: BTreeMap<String, NodeOutcome>) -> DataEngineSettingStatu
 /// The status every node reports now; a node that is down shows `engine_state`
 /// "unreachable" with why.
 pub fn observed_status(obs: &Observed) -> DataEngineSettingStatus {
+    observed_status_keeping(obs, &BTreeMap::new())
+}
+
+/// [`observed_status`], where a node that is down keeps what `known` (the caller's last
+/// view) says of its configuration and pages; only its state and reason change.
+pub fn observed_status_keeping(
+    obs: &Observed,
+    known: &BTreeMap<String, NodeOutcome>,
+) -> DataEngineSettingStatus {
     let mut nodes: BTreeMap<String, NodeOutcome> = obs
         .nodes
         .iter()
@@ -66,12 +75,13 @@ pub fn observed_status(obs: &Observed) -> DataEngineSettingStatus {
         })
         .collect();
     for (n, why) in &obs.down {
+        let last = known.get(n).cloned().unwrap_or_default();
         nodes.insert(
             n.clone(),
             NodeOutcome {
                 reason: why.clone(),
                 engine_state: "unreachable".into(),
-                ..NodeOutcome::default()
+                ..last
             },
         );
     }
@@ -153,9 +163,18 @@ pub async fn delete(s: &Session, prior: &DataEngineSetting) -> Result<(), OpsErr
 pub async fn read(
     s: &Session,
 ) -> Result<Option<(DataEngineSetting, DataEngineSettingStatus)>, OpsError> {
+    read_keeping(s, &BTreeMap::new()).await
+}
+
+/// [`read`], where a node that is down keeps its `known` outcome (see
+/// [`observed_status_keeping`]).
+pub async fn read_keeping(
+    s: &Session,
+    known: &BTreeMap<String, NodeOutcome>,
+) -> Result<Option<(DataEngineSetting, DataEngineSettingStatus)>, OpsError> {
     let obs = s.observed().await?;
     let Some(rec) = obs.live(&key()) else {
         return Ok(None);
     };
-    Ok(Some((spec_of(rec)?, observed_status(&obs))))
+    Ok(Some((spec_of(rec)?, observed_status_keeping(&obs, known))))
 }

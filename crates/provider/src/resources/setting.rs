@@ -95,7 +95,15 @@ pub async fn apply(
 
 /// Reads the record and every node's status; gone when no node stores it.
 pub async fn read(ctx: &Context, res: &Res, req: ReadRequest) -> Result<ReadResponse, Diagnostics> {
-    let found = ops::read(ctx)
+    // A node that is down keeps what the state last said of it (only its state changes).
+    let known: std::collections::BTreeMap<String, model::status::NodeOutcome> = req
+        .current_state
+        .get_attr("nodes")
+        .filter(|v| v.is_wholly_known() && !v.is_null())
+        .and_then(crate::convert::to_json)
+        .and_then(|j| serde_json::from_value(j).ok())
+        .unwrap_or_default();
+    let found = ops::read_keeping(ctx, &known)
         .await
         .map_err(|e| ops_diag("Cannot read the data engine setting", e))?;
     read_response(res, found, &req.current_state)
