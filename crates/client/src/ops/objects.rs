@@ -13,8 +13,6 @@
 
 use std::collections::BTreeMap;
 
-use futures::future::join_all;
-
 use super::{OpsError, Outcome, Session, Warning};
 use crate::{ClientError, FleetError, v1};
 
@@ -246,7 +244,7 @@ pub fn shape(
 }
 
 /// The first node error of a fleet error, as an [`Answer`].
-fn fleet_answer(e: FleetError, engine_state: Option<&str>) -> Answer {
+pub(crate) fn fleet_answer(e: FleetError, engine_state: Option<&str>) -> Answer {
     match e {
         FleetError::Nodes(errs) => match errs.first() {
             Some(ce) => classify(ce, engine_state),
@@ -256,37 +254,22 @@ fn fleet_answer(e: FleetError, engine_state: Option<&str>) -> Answer {
     }
 }
 
-/// Lists the volume objects of every node (or of `filter.node`) in parallel. Nodes found
-/// down by this run's observation are not dialled again; they, and nodes whose engine is
-/// not running, are in `unlisted`. See [`shape`] for what fails the listing.
+/// Lists the volume objects of every node (or of `filter.node`): the run's volume
+/// inventory (one `ListVolumeObjects` per node per run, shared with volume plans and
+/// reads). Nodes found down by this run's observation are not dialled again; they, and
+/// nodes whose engine is not running, are in `unlisted`. See [`shape`] for what fails the
+/// listing.
 pub async fn list(s: &Session, filter: &Filter) -> Result<Outcome<Listing>, OpsError> {
     if let Some(n) = &filter.node {
         s.check_node("node", n)?;
     }
-    let obs = s.observed().await?;
-    let wanted: Vec<&str> = s
-        .fleet
-        .nodes()
-        .filter(|n| filter.node.as_deref().is_none_or(|f| f == *n))
+    let inv = super::volume::inventory(s).await;
+    let answers: BTreeMap<String, Answer> = inv
+        .answers
+        .iter()
+        .filter(|(n, _)| filter.node.as_deref().is_none_or(|f| f == n.as_str()))
+        .map(|(n, a)| (n.clone(), a.clone()))
         .collect();
-    let futs = wanted.iter().map(|&node| {
-        let obs = &obs;
-        async move {
-            if let Some(r) = obs.down.get(node) {
-                return (node.to_string(), Answer::Down(format!("unreachable: {r}")));
-            }
-            let state = obs.status(node).map(|st| st.engine_state.as_str());
-            let answer = match s.fleet.client(node).await {
-                Ok(mut c) => match c.list_volume_objects().await {
-                    Ok(l) => Answer::Listed(l.objects),
-                    Err(e) => classify(&e, state),
-                },
-                Err(e) => fleet_answer(e, state),
-            };
-            (node.to_string(), answer)
-        }
-    });
-    let answers: BTreeMap<String, Answer> = join_all(futs).await.into_iter().collect();
     shape(answers, filter.orphans_only)
 }
 

@@ -19,6 +19,7 @@ use model::{
     storage_class::Frontend,
 };
 
+use super::objects;
 use super::session::{Observed, Session};
 use super::{OpsError, Outcome, Warning, json_of, spec_of};
 use crate::v1;
@@ -64,6 +65,9 @@ pub struct Inventory {
     pub engines: BTreeMap<String, Vec<v1::EngineState>>,
     /// Nodes whose objects could not be listed, with why.
     pub unlisted: BTreeMap<String, String>,
+    /// Node → what its `ListVolumeObjects` answered: its objects (orphans marked), or why
+    /// not, classified (see `ops::objects`).
+    pub answers: BTreeMap<String, super::objects::Answer>,
 }
 
 impl Inventory {
@@ -105,24 +109,38 @@ pub async fn inventory(s: &Session) -> std::sync::Arc<Inventory> {
 }
 
 /// Lists the volume objects of every node in parallel; a node that fails is recorded in
-/// `unlisted` (placement then leaves it out, naming why).
+/// `unlisted` (placement then leaves it out, naming why). The run's observation comes
+/// first, so that a node found down there is not dialled again.
 pub async fn fetch_inventory(s: &Session) -> Inventory {
-    let futs = s.fleet.nodes().map(|node| async move {
-        let r = match s.fleet.client(node).await {
-            Ok(mut c) => c.list_volume_objects().await.map_err(|e| e.detail()),
-            Err(e) => Err(e.to_string()),
-        };
-        (node.to_string(), r)
+    let obs = s.observed().await.ok();
+    let futs = s.fleet.nodes().map(|node| {
+        let obs = obs.clone();
+        async move {
+            let state = obs
+                .as_ref()
+                .and_then(|o| o.status(node))
+                .map(|st| st.engine_state.clone());
+            let r = match s.fleet.client(node).await {
+                Ok(mut c) => c
+                    .list_volume_objects()
+                    .await
+                    .map_err(|e| (e.detail(), objects::classify(&e, state.as_deref()))),
+                Err(e) => Err((e.to_string(), objects::fleet_answer(e, state.as_deref()))),
+            };
+            (node.to_string(), r)
+        }
     });
     let mut inv = Inventory::default();
     for (node, r) in join_all(futs).await {
         match r {
             Ok(l) => {
                 inv.replicas.insert(node.clone(), l.replicas);
-                inv.engines.insert(node, l.engines);
+                inv.engines.insert(node.clone(), l.engines);
+                inv.answers.insert(node, objects::Answer::Listed(l.objects));
             }
-            Err(e) => {
-                inv.unlisted.insert(node, e);
+            Err((text, answer)) => {
+                inv.unlisted.insert(node.clone(), text);
+                inv.answers.insert(node, answer);
             }
         }
     }
