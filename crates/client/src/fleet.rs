@@ -1,7 +1,7 @@
 //! Many executors, called in parallel.
 //!
 //! A plan reads each node once ([`Fleet::observe_all`]), not once per resource; writes of
-//! cluster-scoped records go to every node ([`Fleet::put_all`]).
+//! cluster-scoped records go to every node that answers ([`Fleet::put_some`]).
 
 use std::collections::BTreeMap;
 
@@ -232,13 +232,6 @@ impl Fleet {
         } else {
             Err(FleetError::Nodes(errors))
         }
-    }
-
-    /// Writes `records` to every node.
-    pub async fn put_all(&self, records: &[Record]) -> Result<(), FleetError> {
-        self.on_all(|mut c| async move { c.put_records(records).await.map(|_| ()) })
-            .await?;
-        Ok(())
     }
 
     /// Reconciles every node, returning each status.

@@ -229,18 +229,11 @@ impl Session {
         deleted: bool,
     ) -> Result<Record, OpsError> {
         self.invalidate().await;
-        let obs = self.observed().await?;
-        obs.require_all(&format!("writing {key}"))?;
-        let revision = obs.merged.max_revision() + 1;
-        let rec = Record {
-            key,
-            revision,
-            deleted,
-            spec,
-        };
-        let r = self.fleet.put_all(std::slice::from_ref(&rec)).await;
-        self.invalidate().await;
-        r.map_err(|e| OpsError::fleet(format!("cannot store {}", rec.key), e))?;
+        self.observed()
+            .await?
+            .require_all(&format!("writing {key}"))?;
+        // Every node answered just now: "every reachable node" is every node.
+        let (rec, _) = self.write_reachable(key, spec, deleted).await?;
         Ok(rec)
     }
 
