@@ -316,6 +316,7 @@ async fn storage_class(
     }
     let status = model::status::StorageClassStatus {
         id: name.to_string(),
+        out_of_sync_nodes: vec![],
     };
     Ok(Report {
         module: Module::StorageClass,

@@ -34,6 +34,9 @@ pub struct DataEngineSettingStatus {
     pub reboot_required_nodes: Vec<String>,
     /// Per node: target pages and the predicted outcome.
     pub nodes: BTreeMap<String, NodeOutcome>,
+    /// Nodes whose stored copy of this record is missing or older than the others' (they
+    /// were down or cut off when it was last written); the next apply writes it there.
+    pub out_of_sync_nodes: Vec<String>,
 }
 
 /// Computed attributes of `node_v2`.
@@ -53,6 +56,9 @@ pub struct NodeV2Status {
     pub engine_state: String,
     /// spdk_get_version of the running engine, empty when not running.
     pub spdk_version: String,
+    /// Nodes whose stored copy of this record is missing or older than the others' (they
+    /// were down or cut off when it was last written); the next apply writes it there.
+    pub out_of_sync_nodes: Vec<String>,
 }
 
 /// Computed attributes of `block_disk`.
@@ -73,6 +79,9 @@ pub struct BlockDiskStatus {
 pub struct StorageClassStatus {
     /// Resource id: the class name.
     pub id: String,
+    /// Nodes whose stored copy of this record is missing or older than the others' (they
+    /// were down or cut off when it was last written); the next apply writes it there.
+    pub out_of_sync_nodes: Vec<String>,
 }
 
 /// Where one replica of a volume lives.
@@ -103,4 +112,7 @@ pub struct VolumeStatus {
     pub nqn: String,
     /// Block device on the attach node (frontend = block).
     pub device_path: String,
+    /// Nodes whose stored copy of this record is missing or older than the others' (they
+    /// were down or cut off when it was last written); the next apply writes it there.
+    pub out_of_sync_nodes: Vec<String>,
 }

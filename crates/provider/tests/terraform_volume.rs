@@ -460,3 +460,60 @@ fn after_the_attach_node_engine_restarts_the_plan_rebuilds_the_engine() {
     tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
     drop(fleet);
 }
+
+#[test]
+fn a_node_that_missed_a_volume_change_gets_the_record_at_the_next_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let l1 = Loop::new(&dir.path().join("h1.img"));
+    let l2 = Loop::new(&dir.path().join("h2.img"));
+    let mut fleet = SimFleet::with_args(3, |i| {
+        let first = 23_400 + 20 * i;
+        vec![
+            "--data-address".into(),
+            "127.0.0.1".into(),
+            "--nvmf-ports".into(),
+            format!("{first}-{}", first + 19),
+        ]
+    });
+    let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
+    let tf = Tf::new(fleet.dir.path(), "sync");
+    let nodes = fleet.nodes_hcl();
+    let config = |size: &str| format!("{}{}{}", header(&nodes), base(&disks), volume(size));
+    tf.write(&config("64Mi"));
+    tf.init();
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+
+    // node-3 (no replica of the volume) is down while the volume grows: the record is
+    // stored on node-1 and node-2 only.
+    fleet.node("node-3").stop();
+    tf.write(&config("96Mi"));
+    let out = tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+    assert!(out.contains("Node node-3 is unreachable"), "{out}");
+
+    // Back, node-3 holds the old revision: the plan writes it there, then nothing is left.
+    fleet.node("node-3").start();
+    tf.ok(&["plan", "-input=false", "-no-color", "-out=sync.bin"]);
+    let plan = tf.show_json(Some("sync.bin"));
+    let change = &resource(&plan, "v2engine_volume.v")["change"];
+    assert_eq!(change["actions"], serde_json::json!(["update"]), "{change}");
+    assert_eq!(
+        change["before"]["out_of_sync_nodes"],
+        serde_json::json!(["node-3"]),
+        "{change}"
+    );
+    assert_eq!(
+        change["after"]["out_of_sync_nodes"],
+        serde_json::json!([]),
+        "{change}"
+    );
+    tf.ok(&["apply", "-input=false", "-no-color", "sync.bin"]);
+    let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "plan after the sync is not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+    drop(fleet);
+}

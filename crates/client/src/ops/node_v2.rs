@@ -22,6 +22,7 @@ pub fn status_from(s: &v1::NodeStatus) -> NodeV2Status {
         modules_loaded: s.modules_loaded.clone(),
         engine_state: s.engine_state.clone(),
         spdk_version: s.spdk_version.clone(),
+        out_of_sync_nodes: vec![],
     }
 }
 
@@ -36,6 +37,7 @@ pub fn status_predicted(node: &str, p: &v1::Prediction) -> NodeV2Status {
         modules_loaded: vec![],
         engine_state: p.engine_state.clone(),
         spdk_version: String::new(),
+        out_of_sync_nodes: vec![],
     }
 }
 
@@ -106,7 +108,10 @@ pub async fn read(s: &Session, node: &str) -> Result<Option<(NodeV2, NodeV2Statu
     let Some(rec) = obs.live(&key(node)) else {
         return Ok(None);
     };
-    let status = obs.status(node).map(status_from).unwrap_or_default();
+    let status = NodeV2Status {
+        out_of_sync_nodes: obs.drift(&key(node)),
+        ..obs.status(node).map(status_from).unwrap_or_default()
+    };
     Ok(Some((spec_of(rec)?, status)))
 }
 

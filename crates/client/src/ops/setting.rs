@@ -49,6 +49,7 @@ pub fn status_of(nodes: BTreeMap<String, NodeOutcome>) -> DataEngineSettingStatu
             .map(|(n, _)| n.clone())
             .collect(),
         nodes,
+        out_of_sync_nodes: vec![],
     }
 }
 
@@ -176,5 +177,9 @@ pub async fn read_keeping(
     let Some(rec) = obs.live(&key()) else {
         return Ok(None);
     };
-    Ok(Some((spec_of(rec)?, observed_status_keeping(&obs, known))))
+    let status = DataEngineSettingStatus {
+        out_of_sync_nodes: obs.drift(&key()),
+        ..observed_status_keeping(&obs, known)
+    };
+    Ok(Some((spec_of(rec)?, status)))
 }

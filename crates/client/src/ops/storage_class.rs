@@ -54,6 +54,7 @@ pub async fn plan(
     Ok(Outcome {
         value: StorageClassStatus {
             id: spec.name.clone(),
+            out_of_sync_nodes: vec![],
         },
         warnings: vec![],
     })
@@ -69,6 +70,7 @@ pub async fn apply(
     Ok(Outcome {
         value: StorageClassStatus {
             id: spec.name.clone(),
+            out_of_sync_nodes: vec![],
         },
         warnings: vec![],
     })
@@ -98,5 +100,12 @@ pub async fn read(
     };
     let spec: StorageClass = spec_of(rec)?;
     let id = spec.name.clone();
-    Ok(Some((spec, StorageClassStatus { id })))
+    let out_of_sync_nodes = obs.drift(&key(name));
+    Ok(Some((
+        spec,
+        StorageClassStatus {
+            id,
+            out_of_sync_nodes,
+        },
+    )))
 }

@@ -573,6 +573,7 @@ async fn place_volume(
                 state: state.into(),
                 nqn: volume_nqn(&spec.name),
                 device_path: String::new(),
+                out_of_sync_nodes: vec![],
             },
             names: rnames,
         },
@@ -1043,6 +1044,7 @@ pub fn status_from(spec: &Volume, inv: &Inventory, known: &[ReplicaStatus]) -> V
         state,
         nqn: volume_nqn(&spec.name),
         device_path: engine.map(|e| e.device_path.clone()).unwrap_or_default(),
+        out_of_sync_nodes: vec![],
     }
 }
 
@@ -1058,7 +1060,10 @@ pub async fn read(
     };
     let spec: Volume = spec_of(rec)?;
     let inv = inventory(s).await;
-    let status = status_from(&spec, &inv, known);
+    let status = VolumeStatus {
+        out_of_sync_nodes: obs.drift(&key(name)),
+        ..status_from(&spec, &inv, known)
+    };
     Ok(Some((spec, status)))
 }
 

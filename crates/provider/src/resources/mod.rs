@@ -39,6 +39,15 @@ pub fn plan_unknown(res: &Res, req: &PlanRequest) -> PlanResponse {
     resp
 }
 
+/// True unless the (refreshed) state lists nodes whose copy of the record is missing or
+/// old: those make an unchanged configuration plan an update that writes it there.
+pub fn in_sync(state: &Value) -> bool {
+    state
+        .get_attr("out_of_sync_nodes")
+        .and_then(Value::as_elements)
+        .is_none_or(<[Value]>::is_empty)
+}
+
 /// When the configuration did not change, the plan is the prior state (with the
 /// configuration's timeouts): an unchanged resource plans no change.
 pub fn plan_unchanged(req: &PlanRequest) -> PlanResponse {

@@ -8,7 +8,7 @@ use tfplugin::provider::{
 use tfplugin::{Diagnostics, Value};
 
 use super::{
-    Res, imported, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
+    Res, imported, in_sync, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
     unknown_at_apply,
 };
 use crate::context::{Context, ops_diag};
@@ -27,7 +27,7 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
         return Ok(plan_unknown(res, &req));
     };
     let prior: Option<StorageClass> = prior_spec(res, &req);
-    if prior.as_ref() == Some(&spec) {
+    if prior.as_ref() == Some(&spec) && in_sync(&req.prior_state) {
         return Ok(plan_unchanged(&req));
     }
     let out = ops::plan(ctx, &spec, prior.as_ref())

@@ -17,7 +17,7 @@ use tfplugin::provider::{
 use tfplugin::{Diagnostic, Diagnostics, Value};
 
 use super::{
-    Res, imported, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
+    Res, imported, in_sync, plan_unchanged, plan_unknown, prior_spec, read_response, state_str,
     unknown_at_apply,
 };
 use crate::context::{Context, ops_diag, warning_diags};
@@ -97,7 +97,7 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
     let prior: Option<Volume> = prior_spec(res, &req);
     let spec = with_prior_frontend(&spec, prior.as_ref());
     let unchanged = prior.as_ref() == Some(&spec);
-    if unchanged && looks_healthy(&req.prior_state) {
+    if unchanged && looks_healthy(&req.prior_state) && in_sync(&req.prior_state) {
         return Ok(plan_unchanged(&req));
     }
     let known = replicas_in(&req.prior_state);
