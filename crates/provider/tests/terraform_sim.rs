@@ -341,3 +341,72 @@ fn a_mounted_disk_path_fails_at_plan_and_changes_nothing() {
         "a failed plan changed a host"
     );
 }
+
+#[test]
+fn a_node_that_lost_its_records_gets_them_back_at_the_next_apply() {
+    let mut fleet = SimFleet::new(3);
+    let tf = Tf::new(fleet.dir.path(), "resync");
+    tf.write(&format!(
+        "{}{}",
+        header(&fleet.nodes_hcl()),
+        r#"
+resource "v2engine_data_engine_setting" "this" {
+  enabled            = true
+  hugepage_limit_mib = 64
+}
+
+resource "v2engine_storage_class" "two" {
+  name               = "two"
+  number_of_replicas = 2
+}
+"#
+    ));
+    tf.init();
+    tf.ok(&["apply", "-auto-approve", "-input=false", "-no-color"]);
+
+    // node-2's state dir loses both records (a re-imaged host, a restored backup).
+    let node = fleet.node("node-2");
+    node.stop();
+    let records = node.dir.join("state/records");
+    for f in ["data_engine_setting/cluster.json", "storage_class/two.json"] {
+        std::fs::remove_file(records.join(f)).unwrap();
+    }
+    node.start();
+
+    // The refresh names node-2 as out of sync; the plan writes the records back there.
+    tf.ok(&["plan", "-input=false", "-no-color", "-out=resync.bin"]);
+    let plan = tf.show_json(Some("resync.bin"));
+    for address in [
+        "v2engine_data_engine_setting.this",
+        "v2engine_storage_class.two",
+    ] {
+        let change = &resource(&plan, address)["change"];
+        assert_eq!(
+            change["actions"],
+            serde_json::json!(["update"]),
+            "{address}: {change}"
+        );
+        assert_eq!(
+            change["before"]["out_of_sync_nodes"],
+            serde_json::json!(["node-2"]),
+            "{address}: {change}"
+        );
+        assert_eq!(
+            change["after"]["out_of_sync_nodes"],
+            serde_json::json!([]),
+            "{address}: {change}"
+        );
+    }
+    tf.ok(&["apply", "-input=false", "-no-color", "resync.bin"]);
+    for f in ["data_engine_setting/cluster.json", "storage_class/two.json"] {
+        assert!(records.join(f).exists(), "{f} is back on node-2");
+    }
+    let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "plan after the repair is not empty:\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    tf.ok(&["destroy", "-auto-approve", "-input=false", "-no-color"]);
+}
