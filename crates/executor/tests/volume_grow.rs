@@ -9,155 +9,49 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod engine_support;
+mod vol_support;
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use engine_support::{EngineGuard, connect, engine_options, setting, spdk_sim};
-use executor::host::sim::{SimHost, SimState};
-use executor::node::{Node, NodeOptions};
-use executor::server;
+use engine_support::spdk_sim;
 use executor::volumes::apply::{self, ApplyFailure};
 use executor::volumes::plan::{self, Action};
 use executor::volumes::spec::{EngineSpec, Listen, MemberSpec, Reconnect, ReplicaSpec};
-use executor::volumes::{VolumeOptions, state};
+use executor::volumes::state;
 use proto::v1 as pb;
-use proto::v1::executor_client::ExecutorClient;
 use spdk_rpc::types::bdev::{BdevAioCreate, BdevGetBdevs};
 use spdk_rpc::types::lvol::BdevLvolCreateLvstore;
 use spdk_rpc::types::raid::BdevRaidGetBdevs;
 use spdk_rpc::{SpdkApi, SpdkClient};
-use tonic::transport::Channel;
+use vol_support::{HOST_NQN, VolNode, free_range, local, remote, replica_req};
 
-const HOST_NQN: &str = "nqn.2014-08.org.nvmexpress:uuid:6f1e0c1a-5b7e-4c55-9d61-0d8f8a1f3b27";
 const R1: &str = "vol1-r-0000000a";
 const R2: &str = "vol1-r-0000000b";
 const MIB: u64 = 1 << 20;
 
-/// `n` consecutive TCP ports free on 127.0.0.1 right now.
-fn free_range(n: u16) -> RangeInclusive<u16> {
-    for _ in 0..200 {
-        let base = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if base > u16::MAX - n {
-            continue;
-        }
-        let held: Vec<_> = (base..base + n)
-            .map(|p| TcpListener::bind(("127.0.0.1", p)))
-            .collect();
-        if held.iter().all(Result::is_ok) {
-            return base..=base + n - 1;
-        }
-    }
-    panic!("no {n} consecutive free ports on 127.0.0.1");
+/// An executor with an engine (spdk-sim), data address 127.0.0.1, served in process, with
+/// a 1 GiB disk `d1` (room to grow).
+async fn grow_node(program: &Path, name: &str) -> VolNode {
+    let n = VolNode::start(program, name, VolNode::sim()).await;
+    n.disk_of(1024).await;
+    n
 }
 
-/// An executor with an engine (spdk-sim), data address 127.0.0.1, served in process.
-struct GrowNode {
-    name: String,
-    _guard: EngineGuard,
-    dir: tempfile::TempDir,
-    spdk_socket: PathBuf,
-    node: Option<Node>,
-    client: ExecutorClient<Channel>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+/// What the grow tests ask of a node.
+trait Grow {
+    /// EnsureReplica of `replica` on d1 with `size_mib`, exported to the fleet when `export`.
+    async fn ensure_replica(
+        &mut self,
+        replica: &str,
+        size_mib: u64,
+        export: bool,
+    ) -> pb::ReplicaResult;
+    /// Size of bdev `name` on this node's engine.
+    async fn size(&self, name: &str) -> u64;
 }
 
-impl GrowNode {
-    async fn start(program: &Path, name: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(&root).unwrap();
-        let host = SimHost::new(dir.path().join("sim.json"), &root);
-        host.save(&SimState::new(
-            8192,
-            false,
-            vec![
-                "vfio_pci".into(),
-                "uio_pci_generic".into(),
-                "nvme_tcp".into(),
-            ],
-        ))
-        .unwrap();
-        let state_dir = dir.path().join("state");
-        let spdk_socket = dir.path().join("run/spdk.sock");
-        let node = Node::start(NodeOptions {
-            node: name.into(),
-            state_dir: state_dir.clone(),
-            host: Box::new(host),
-            engine: Some(engine_options(program, &spdk_socket)),
-            device_root: PathBuf::from("/"),
-            volumes: VolumeOptions {
-                data_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-                ports: free_range(4),
-            },
-        })
-        .unwrap();
-        let socket = dir.path().join("run/executor.sock");
-        let listener = server::bind(&socket).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let exec = Arc::clone(node.executor());
-        let sock = socket.clone();
-        let server = tokio::spawn(async move {
-            let _ = server::serve(exec, listener, &sock, async {
-                let _ = rx.await;
-            })
-            .await;
-        });
-        let mut client = connect(&socket).await;
-        client
-            .put_records(pb::PutRecordsRequest {
-                records: vec![setting(1, true, 64)],
-            })
-            .await
-            .unwrap();
-        let st = client
-            .reconcile(pb::ReconcileRequest {})
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(st.engine_state, "running", "{st:?}");
-        let n = Self {
-            name: name.into(),
-            _guard: EngineGuard(Some(state_dir)),
-            dir,
-            spdk_socket,
-            node: Some(node),
-            client,
-            stop: Some(tx),
-            server: Some(server),
-        };
-        n.disk().await;
-        n
-    }
-
-    fn spdk(&self) -> SpdkClient {
-        SpdkClient::new(&self.spdk_socket)
-    }
-
-    /// Disk `d1`: an aio bdev on a sparse file with lvstore `v2e-lvs-d1`.
-    async fn disk(&self) {
-        let file = self.dir.path().join("d1.img");
-        std::fs::File::create(&file)
-            .unwrap()
-            .set_len(1 << 30)
-            .unwrap();
-        let api = self.spdk();
-        api.bdev_aio_create(BdevAioCreate::new("v2e-d1", file.display().to_string()))
-            .await
-            .unwrap();
-        api.bdev_lvol_create_lvstore(BdevLvolCreateLvstore::new("v2e-d1", "v2e-lvs-d1"))
-            .await
-            .unwrap();
-    }
-
+impl Grow for VolNode {
     async fn ensure_replica(
         &mut self,
         replica: &str,
@@ -166,23 +60,14 @@ impl GrowNode {
     ) -> pb::ReplicaResult {
         self.client
             .ensure_replica(pb::EnsureReplicaRequest {
-                replica: replica.into(),
-                disk: "d1".into(),
                 size_mib,
-                export,
-                host_nqn: if export {
-                    HOST_NQN.into()
-                } else {
-                    String::new()
-                },
-                ..Default::default()
+                ..replica_req(replica, export)
             })
             .await
             .unwrap_or_else(|e| panic!("{}: EnsureReplica {replica}: {e}", self.name))
             .into_inner()
     }
 
-    /// Size of bdev `name` on this node's engine.
     async fn size(&self, name: &str) -> u64 {
         self.spdk()
             .bdev_get_bdevs(BdevGetBdevs::named(name))
@@ -190,56 +75,28 @@ impl GrowNode {
             .unwrap()[0]
             .size_bytes()
     }
-
-    async fn shutdown(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(s) = self.server.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
-        }
-        if let Some(n) = self.node.take() {
-            n.shutdown(true).await.unwrap();
-        }
-    }
 }
 
 fn engine_req(members: Vec<pb::EngineReplica>) -> pb::EnsureEngineRequest {
     pb::EnsureEngineRequest {
-        volume: "vol1".into(),
-        host_nqn: HOST_NQN.into(),
-        replicas: members,
         reconnect: Some(pb::ReconnectPolicy {
             reconnect_delay_sec: 1,
             ctrlr_loss_timeout_sec: 5,
             fast_io_fail_timeout_sec: 1,
         }),
-        ..Default::default()
+        ..vol_support::engine_req("vol1", members)
     }
 }
 
 fn members(r2: &pb::ReplicaResult) -> Vec<pb::EngineReplica> {
-    let e = r2.replica.as_ref().unwrap().export.as_ref().unwrap();
-    vec![
-        pb::EngineReplica {
-            replica: R1.into(),
-            disk: "d1".into(),
-            ..Default::default()
-        },
-        pb::EngineReplica {
-            replica: R2.into(),
-            address: e.address.clone(),
-            port: e.port,
-            ..Default::default()
-        },
-    ]
+    vec![local(R1), remote(r2)]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn growing_both_replicas_grows_the_engine_raid_and_it_says_so() {
     let bin = spdk_sim();
-    let mut a = GrowNode::start(&bin, "node-a").await;
-    let mut b = GrowNode::start(&bin, "node-b").await;
+    let mut a = grow_node(&bin, "node-a").await;
+    let mut b = grow_node(&bin, "node-b").await;
     a.ensure_replica(R1, 64, false).await;
     let r2 = b.ensure_replica(R2, 64, true).await;
     let eng = a

@@ -158,10 +158,15 @@ impl VolNode {
 
     /// A disk `d1`: an aio bdev on a sparse file with lvstore `v2e-lvs-d1`.
     pub async fn disk(&self) {
+        self.disk_of(256).await;
+    }
+
+    /// [`VolNode::disk`] of `mib` MiB.
+    pub async fn disk_of(&self, mib: u64) {
         let file = self.dir.path().join("d1.img");
         std::fs::File::create(&file)
             .unwrap()
-            .set_len(256 << 20)
+            .set_len(mib << 20)
             .unwrap();
         let api = self.spdk();
         api.bdev_aio_create(BdevAioCreate::new("v2e-d1", file.display().to_string()))
