@@ -10,41 +10,8 @@
 mod common;
 
 use client::{Endpoint, ExecutorClient, v1};
-use common::{SimFleet, Tf, header};
+use common::{Loop, SimFleet, Tf, header};
 use serde_json::Value;
-
-/// A loop device over a sparse file; detached on drop.
-struct Loop {
-    dev: String,
-}
-
-impl Loop {
-    fn new(img: &std::path::Path) -> Loop {
-        let f = std::fs::File::create(img).unwrap();
-        f.set_len(256 << 20).unwrap();
-        let out = std::process::Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(img)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Loop {
-            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        }
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("losetup")
-            .args(["-d", &self.dev])
-            .status();
-    }
-}
 
 const GHOST: &str = "ghost-r-0a1b2c3d";
 
@@ -169,15 +136,7 @@ fn volume_objects_lists_a_volume_and_reports_an_orphan_it_never_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let l1 = Loop::new(&dir.path().join("o1.img"));
     let l2 = Loop::new(&dir.path().join("o2.img"));
-    let mut fleet = SimFleet::with_args(3, |i| {
-        let first = 29_400 + 20 * i;
-        vec![
-            "--data-address".into(),
-            "127.0.0.1".into(),
-            "--nvmf-ports".into(),
-            format!("{first}-{}", first + 19),
-        ]
-    });
+    let mut fleet = SimFleet::exporting(3, 29_400);
     let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
     let tf = Tf::new(fleet.dir.path(), "objects");
     let with_volume = |size: &str| {

@@ -7,41 +7,8 @@
 
 mod common;
 
-use common::{SimFleet, Tf, header};
+use common::{Loop, SimFleet, Tf, header};
 use serde_json::Value;
-
-/// A loop device over a sparse file; detached on drop.
-struct Loop {
-    dev: String,
-}
-
-impl Loop {
-    fn new(img: &std::path::Path) -> Loop {
-        let f = std::fs::File::create(img).unwrap();
-        f.set_len(256 << 20).unwrap();
-        let out = std::process::Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(img)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Loop {
-            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        }
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("losetup")
-            .args(["-d", &self.dev])
-            .status();
-    }
-}
 
 fn resource<'a>(plan: &'a Value, address: &str) -> &'a Value {
     plan["resource_changes"]
@@ -98,15 +65,7 @@ fn volume_plan_apply_grow_refuse_shrink_destroy() {
     let dir = tempfile::tempdir().unwrap();
     let l1 = Loop::new(&dir.path().join("d1.img"));
     let l2 = Loop::new(&dir.path().join("d2.img"));
-    let fleet = SimFleet::with_args(3, |i| {
-        let first = 24_400 + 20 * i;
-        vec![
-            "--data-address".into(),
-            "127.0.0.1".into(),
-            "--nvmf-ports".into(),
-            format!("{first}-{}", first + 19),
-        ]
-    });
+    let fleet = SimFleet::exporting(3, 24_400);
     let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
     let tf = Tf::new(fleet.dir.path(), "vol");
     tf.write(&format!("{}{}", header(&fleet.nodes_hcl()), base(&disks)));
@@ -221,15 +180,7 @@ fn a_volume_created_with_its_class_and_disks_is_placed_at_apply() {
     let dir = tempfile::tempdir().unwrap();
     let l1 = Loop::new(&dir.path().join("e1.img"));
     let l2 = Loop::new(&dir.path().join("e2.img"));
-    let fleet = SimFleet::with_args(3, |i| {
-        let first = 25_400 + 20 * i;
-        vec![
-            "--data-address".into(),
-            "127.0.0.1".into(),
-            "--nvmf-ports".into(),
-            format!("{first}-{}", first + 19),
-        ]
-    });
+    let fleet = SimFleet::exporting(3, 25_400);
     let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
     let tf = Tf::new(fleet.dir.path(), "together");
     tf.write(&format!(
@@ -296,15 +247,7 @@ fn a_replica_on_a_failed_node_is_replaced_and_the_leftover_removed_when_it_retur
     let loops: Vec<Loop> = (1..=3)
         .map(|i| Loop::new(&dir.path().join(format!("f{i}.img"))))
         .collect();
-    let mut fleet = SimFleet::with_args(3, |i| {
-        let first = 26_400 + 20 * i;
-        vec![
-            "--data-address".into(),
-            "127.0.0.1".into(),
-            "--nvmf-ports".into(),
-            format!("{first}-{}", first + 19),
-        ]
-    });
+    let mut fleet = SimFleet::exporting(3, 26_400);
     let disks: Vec<(String, &Loop)> = loops
         .iter()
         .enumerate()
@@ -402,15 +345,7 @@ fn after_the_attach_node_engine_restarts_the_plan_rebuilds_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     let l1 = Loop::new(&dir.path().join("g1.img"));
     let l2 = Loop::new(&dir.path().join("g2.img"));
-    let fleet = SimFleet::with_args(3, |i| {
-        let first = 27_400 + 20 * i;
-        vec![
-            "--data-address".into(),
-            "127.0.0.1".into(),
-            "--nvmf-ports".into(),
-            format!("{first}-{}", first + 19),
-        ]
-    });
+    let fleet = SimFleet::exporting(3, 27_400);
     let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
     let tf = Tf::new(fleet.dir.path(), "restart");
     tf.write(&format!(
@@ -466,15 +401,7 @@ fn a_node_that_missed_a_volume_change_gets_the_record_at_the_next_apply() {
     let dir = tempfile::tempdir().unwrap();
     let l1 = Loop::new(&dir.path().join("h1.img"));
     let l2 = Loop::new(&dir.path().join("h2.img"));
-    let mut fleet = SimFleet::with_args(3, |i| {
-        let first = 23_400 + 20 * i;
-        vec![
-            "--data-address".into(),
-            "127.0.0.1".into(),
-            "--nvmf-ports".into(),
-            format!("{first}-{}", first + 19),
-        ]
-    });
+    let mut fleet = SimFleet::exporting(3, 23_400);
     let disks = [("node-1".to_string(), &l1), ("node-2".to_string(), &l2)];
     let tf = Tf::new(fleet.dir.path(), "sync");
     let nodes = fleet.nodes_hcl();

@@ -187,6 +187,20 @@ impl SimFleet {
         SimFleet { dir, nodes }
     }
 
+    /// [`SimFleet::new`] whose executors export replicas over NVMe-oF on 127.0.0.1, node i
+    /// on ports `first_port + 20 i` to `+ 19` (each test file picks its own range).
+    pub fn exporting(n: usize, first_port: usize) -> Self {
+        Self::with_args(n, |i| {
+            let first = first_port + 20 * i;
+            vec![
+                "--data-address".into(),
+                "127.0.0.1".into(),
+                "--nvmf-ports".into(),
+                format!("{first}-{}", first + 19),
+            ]
+        })
+    }
+
     /// The provider block's `nodes` in HCL.
     pub fn nodes_hcl(&self) -> String {
         let mut s = String::from("{\n");
@@ -227,6 +241,37 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
         } else {
             out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
         }
+    }
+}
+
+/// A loop device over a 256 MiB sparse file; detached on drop.
+pub struct Loop {
+    pub dev: String,
+}
+
+impl Loop {
+    pub fn new(img: &Path) -> Loop {
+        let f = std::fs::File::create(img).unwrap();
+        f.set_len(256 << 20).unwrap();
+        let out = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(img)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Loop {
+            dev: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
     }
 }
 
