@@ -21,7 +21,7 @@ use super::{
     unknown_at_apply,
 };
 use crate::context::{Context, ops_diag, warning_diags};
-use crate::convert::{mark_unknown, object_from, replace_paths, spec_from_value, to_json};
+use crate::convert::{mark_unknown, object_from, replace_paths, spec_from_value};
 
 /// Computed attributes the plan predicts.
 const COMPUTED: [&str; 4] = ["replicas", "state", "nqn", "device_path"];
@@ -38,13 +38,27 @@ fn with_prior_frontend(spec: &Volume, prior: Option<&Volume>) -> Volume {
     }
 }
 
-/// The replicas a state object shows (empty when unknown or absent).
+/// The replicas a state or plan object shows (empty when unknown or absent; a replica
+/// whose state the plan leaves unknown is `planned`).
 fn replicas_in(state: &Value) -> Vec<ReplicaStatus> {
-    state
-        .get_attr("replicas")
-        .filter(|v| v.is_wholly_known() && !v.is_null())
-        .and_then(to_json)
-        .and_then(|j| serde_json::from_value(j).ok())
+    let Some(elems) = state.get_attr("replicas").and_then(Value::as_elements) else {
+        return vec![];
+    };
+    elems
+        .iter()
+        .map(|r| {
+            Some(ReplicaStatus {
+                node: r.get_attr("node")?.as_str()?.to_string(),
+                disk: r.get_attr("disk")?.as_str()?.to_string(),
+                // A plan leaves the state of a replica to build unknown.
+                state: r
+                    .get_attr("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("planned")
+                    .to_string(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
         .unwrap_or_default()
 }
 
@@ -160,25 +174,8 @@ pub async fn plan(ctx: &Context, res: &Res, req: PlanRequest) -> Result<PlanResp
 
 /// The replicas the plan showed, when known.
 fn planned_status(req: &ApplyRequest) -> Option<VolumeStatus> {
-    let elems = req.planned_state.get_attr("replicas")?.as_elements()?;
-    let replicas = elems
-        .iter()
-        .map(|r| {
-            Some(ReplicaStatus {
-                node: r.get_attr("node")?.as_str()?.to_string(),
-                disk: r.get_attr("disk")?.as_str()?.to_string(),
-                state: r
-                    .get_attr("state")
-                    .and_then(Value::as_str)
-                    .unwrap_or("planned")
-                    .to_string(),
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
-    if replicas.is_empty() {
-        return None;
-    }
-    Some(VolumeStatus {
+    let replicas = replicas_in(&req.planned_state);
+    (!replicas.is_empty()).then(|| VolumeStatus {
         replicas,
         ..Default::default()
     })
