@@ -187,6 +187,7 @@ async fn block_frontend_connects_the_kernel_finds_the_device_and_disconnects_on_
         tempfile::tempdir().unwrap(),
         Box::new(LinuxHost::new(&root)),
         vec![setting_without_nvme_tcp()],
+        vol_support::Setup::default(),
     )
     .await;
     n.disk().await;

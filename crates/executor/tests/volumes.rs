@@ -7,160 +7,51 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod engine_support;
+mod vol_support;
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::ops::RangeInclusive;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
-use engine_support::{
-    EngineGuard, TestNode, connect, engine_options, rec, setting, spdk_sim, until,
-};
-use executor::host::sim::{SimHost, SimState};
-use executor::node::{Node, NodeOptions};
-use executor::server;
-use executor::volumes::VolumeOptions;
+use engine_support::{TestNode, rec, setting, spdk_sim, until};
 use proto::v1 as pb;
-use proto::v1::executor_client::ExecutorClient;
+use spdk_rpc::SpdkApi;
 use spdk_rpc::types::bdev::{BdevAioCreate, BdevGetBdevs};
-use spdk_rpc::types::lvol::{BdevLvolCreateLvstore, BdevLvolGetLvols};
+use spdk_rpc::types::lvol::BdevLvolGetLvols;
 use spdk_rpc::types::nvme::BdevNvmeGetControllers;
 use spdk_rpc::types::nvmf::NvmfGetSubsystems;
 use spdk_rpc::types::raid::{BdevRaidGetBdevs, RaidState};
-use spdk_rpc::{SpdkApi, SpdkClient};
-use tonic::transport::Channel;
+use vol_support::{HOST_NQN, Setup, VolNode, local, remote, replica_req};
 
-const HOST_NQN: &str = "nqn.2014-08.org.nvmexpress:uuid:6f1e0c1a-5b7e-4c55-9d61-0d8f8a1f3b27";
 const PREFIX: &str = "nqn.2026-11.io.v2engine:";
 
-/// `n` consecutive TCP ports free on 127.0.0.1 right now.
-fn free_range(n: u16) -> RangeInclusive<u16> {
-    for _ in 0..200 {
-        let base = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if base > u16::MAX - n {
-            continue;
-        }
-        let held: Vec<_> = (base..base + n)
-            .map(|p| TcpListener::bind(("127.0.0.1", p)))
-            .collect();
-        if held.iter().all(Result::is_ok) {
-            return base..=base + n - 1;
-        }
-    }
-    panic!("no {n} consecutive free ports on 127.0.0.1");
+/// A node with an engine (spdk-sim) whose rebuilds take 1.5 s (so "rebuilding" can be
+/// seen) and six export ports.
+async fn vol_node(program: &Path, name: &str) -> VolNode {
+    VolNode::start_with(
+        program,
+        name,
+        VolNode::sim(),
+        Setup {
+            engine_args: vec!["--sim-rebuild-ms".into(), "1500".into()],
+            ports: 6,
+        },
+    )
+    .await
 }
 
-/// A node with an engine (spdk-sim), a data address and a port range, served in process.
-struct VolNode {
-    name: String,
-    /// First: kills the engine before the temp dir goes.
-    _guard: EngineGuard,
-    dir: tempfile::TempDir,
-    spdk_socket: PathBuf,
-    ports: RangeInclusive<u16>,
-    node: Option<Node>,
-    client: ExecutorClient<Channel>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl VolNode {
-    async fn start(program: &Path, name: &str, data_address: Option<IpAddr>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(&root).unwrap();
-        let host = SimHost::new(dir.path().join("sim.json"), &root);
-        host.save(&SimState::new(
-            8192,
-            false,
-            vec![
-                "vfio_pci".into(),
-                "uio_pci_generic".into(),
-                "nvme_tcp".into(),
-            ],
-        ))
-        .unwrap();
-        let state_dir = dir.path().join("state");
-        let spdk_socket = dir.path().join("run/spdk.sock");
-        let mut engine = engine_options(program, &spdk_socket);
-        engine.args = vec!["--sim-rebuild-ms".into(), "1500".into()];
-        let ports = free_range(6);
-        let node = Node::start(NodeOptions {
-            node: name.into(),
-            state_dir: state_dir.clone(),
-            host: Box::new(host),
-            engine: Some(engine),
-            device_root: PathBuf::from("/"),
-            volumes: VolumeOptions {
-                data_address,
-                ports: ports.clone(),
-            },
-        })
-        .unwrap();
-        let socket = dir.path().join("run/executor.sock");
-        let listener = server::bind(&socket).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let exec = Arc::clone(node.executor());
-        let sock = socket.clone();
-        let server = tokio::spawn(async move {
-            let _ = server::serve(exec, listener, &sock, async {
-                let _ = rx.await;
-            })
-            .await;
-        });
-        let mut client = connect(&socket).await;
-        client
-            .put_records(pb::PutRecordsRequest {
-                records: vec![setting(1, true, 64)],
-            })
-            .await
-            .unwrap();
-        let st = client
-            .reconcile(pb::ReconcileRequest {})
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(st.engine_state, "running", "{st:?}");
-        Self {
-            name: name.into(),
-            _guard: EngineGuard(Some(state_dir)),
-            dir,
-            spdk_socket,
-            ports,
-            node: Some(node),
-            client,
-            stop: Some(tx),
-            server: Some(server),
-        }
-    }
-
-    fn spdk(&self) -> SpdkClient {
-        SpdkClient::new(&self.spdk_socket)
-    }
-
-    /// A disk `d1`: an aio bdev on a sparse file with lvstore `v2e-lvs-d1` (what a ready
-    /// block_disk gives; made directly so no loop device or root is needed).
-    async fn disk(&self) {
-        let file = self.dir.path().join("d1.img");
-        std::fs::File::create(&file)
-            .unwrap()
-            .set_len(512 << 20)
-            .unwrap();
-        let api = self.spdk();
-        api.bdev_aio_create(BdevAioCreate::new("v2e-d1", file.display().to_string()))
-            .await
-            .unwrap();
-        api.bdev_lvol_create_lvstore(BdevLvolCreateLvstore::new("v2e-d1", "v2e-lvs-d1"))
-            .await
-            .unwrap();
-    }
-
+/// What these tests ask of a node, besides what [`VolNode`] has.
+trait VolOps {
     /// The disk after an engine restart: the aio bdev again; examine loads the lvstore.
+    async fn disk_again(&self);
+    async fn ensure_replica(&mut self, replica: &str, export: bool) -> pb::ReplicaResult;
+    async fn ensure_engine(&mut self, members: Vec<pb::EngineReplica>) -> pb::EngineResult;
+    async fn list(&mut self) -> pb::ListVolumeObjectsResponse;
+    /// Every name of ours the engine still has: bdevs (names and aliases), subsystems,
+    /// controllers, raids.
+    async fn our_names(&self) -> Vec<String>;
+}
+
+impl VolOps for VolNode {
     async fn disk_again(&self) {
         let file = self.dir.path().join("d1.img");
         let api = self.spdk();
@@ -194,8 +85,6 @@ impl VolNode {
             .into_inner()
     }
 
-    /// Every name of ours the engine still has: bdevs (names and aliases), subsystems,
-    /// controllers, raids.
     async fn our_names(&self) -> Vec<String> {
         let api = self.spdk();
         let ours = |n: &str| n.contains("-r-") || n.ends_with("-raid") || n.starts_with(PREFIX);
@@ -228,65 +117,16 @@ impl VolNode {
         }
         out
     }
-
-    async fn shutdown(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(s) = self.server.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), s).await;
-        }
-        if let Some(n) = self.node.take() {
-            n.shutdown(true).await.unwrap();
-        }
-    }
-}
-
-fn replica_req(replica: &str, export: bool) -> pb::EnsureReplicaRequest {
-    pb::EnsureReplicaRequest {
-        replica: replica.into(),
-        disk: "d1".into(),
-        size_mib: 64,
-        export,
-        host_nqn: if export {
-            HOST_NQN.into()
-        } else {
-            String::new()
-        },
-        ..Default::default()
-    }
 }
 
 fn engine_req(members: Vec<pb::EngineReplica>) -> pb::EnsureEngineRequest {
     pb::EnsureEngineRequest {
-        volume: "vol1".into(),
-        host_nqn: HOST_NQN.into(),
-        replicas: members,
         reconnect: Some(pb::ReconnectPolicy {
             reconnect_delay_sec: 1,
             ctrlr_loss_timeout_sec: 2,
             fast_io_fail_timeout_sec: 1,
         }),
-        ..Default::default()
-    }
-}
-
-fn local(replica: &str) -> pb::EngineReplica {
-    pb::EngineReplica {
-        replica: replica.into(),
-        disk: "d1".into(),
-        ..Default::default()
-    }
-}
-
-fn remote(r: &pb::ReplicaResult) -> pb::EngineReplica {
-    let rep = r.replica.as_ref().unwrap();
-    let e = rep.export.as_ref().expect("exported");
-    pb::EngineReplica {
-        replica: rep.replica.clone(),
-        address: e.address.clone(),
-        port: e.port,
-        ..Default::default()
+        ..vol_support::engine_req("vol1", members)
     }
 }
 
@@ -297,12 +137,11 @@ const R3: &str = "vol1-r-0000000c";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_exports_engine_degrade_rebuild_and_teardown() {
     let bin = spdk_sim();
-    let lo = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let mut a = VolNode::start(&bin, "node-a", lo).await;
-    let mut b = VolNode::start(&bin, "node-b", lo).await;
-    let mut c = VolNode::start(&bin, "node-c", lo).await;
+    let mut a = vol_node(&bin, "node-a").await;
+    let mut b = vol_node(&bin, "node-b").await;
+    let mut c = vol_node(&bin, "node-c").await;
     for n in [&a, &b, &c] {
-        n.disk().await;
+        n.disk_of(512).await;
     }
 
     // Replicas: local on the attach node (not exported), exported on node-b.
@@ -687,11 +526,10 @@ async fn bad_requests_and_missing_prerequisites_are_refused_before_anything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_replica_engine_gets_its_export_back_and_the_raid_never_degrades() {
     let bin = spdk_sim();
-    let lo = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let mut a = VolNode::start(&bin, "node-a", lo).await;
-    let mut b = VolNode::start(&bin, "node-b", lo).await;
-    a.disk().await;
-    b.disk().await;
+    let mut a = vol_node(&bin, "node-a").await;
+    let mut b = vol_node(&bin, "node-b").await;
+    a.disk_of(512).await;
+    b.disk_of(512).await;
     a.ensure_replica(R1, false).await;
     let r2 = b.ensure_replica(R2, true).await;
     let port = r2.replica.as_ref().unwrap().export.as_ref().unwrap().port;

@@ -45,6 +45,22 @@ pub fn free_range(n: u16) -> RangeInclusive<u16> {
     panic!("no {n} consecutive free ports on 127.0.0.1");
 }
 
+/// How a [`VolNode`] runs: extra engine arguments and how many export ports it has.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub engine_args: Vec<String>,
+    pub ports: u16,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            engine_args: vec![],
+            ports: 4,
+        }
+    }
+}
+
 /// A node with an engine (spdk-sim), exporting on 127.0.0.1.
 pub struct VolNode {
     pub name: String,
@@ -53,7 +69,9 @@ pub struct VolNode {
     pub dir: tempfile::TempDir,
     pub spdk_socket: PathBuf,
     pub sim_state: PathBuf,
-    node: Option<Node>,
+    /// The ports its exports may use.
+    pub ports: RangeInclusive<u16>,
+    pub node: Option<Node>,
     pub client: ExecutorClient<Channel>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -63,6 +81,11 @@ impl VolNode {
     /// Starts node `name` with the engine `program`, on a simulated host with `sim` as its
     /// state (host root: `<dir>/root`).
     pub async fn start(program: &Path, name: &str, sim: SimState) -> Self {
+        Self::start_with(program, name, sim, Setup::default()).await
+    }
+
+    /// [`VolNode::start`] with `setup`.
+    pub async fn start_with(program: &Path, name: &str, sim: SimState, setup: Setup) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir_all(&root).unwrap();
@@ -75,6 +98,7 @@ impl VolNode {
             dir,
             Box::new(host),
             vec![setting(1, true, 64)],
+            setup,
         )
         .await
     }
@@ -87,19 +111,23 @@ impl VolNode {
         dir: tempfile::TempDir,
         host: Box<dyn HostOs>,
         records: Vec<pb::Record>,
+        setup: Setup,
     ) -> Self {
         let sim_state = dir.path().join("sim.json");
         let state_dir = dir.path().join("state");
         let spdk_socket = dir.path().join("run/spdk.sock");
+        let mut engine = engine_options(program, &spdk_socket);
+        engine.args = setup.engine_args;
+        let ports = free_range(setup.ports);
         let node = Node::start(NodeOptions {
             node: name.into(),
             state_dir: state_dir.clone(),
             host,
-            engine: Some(engine_options(program, &spdk_socket)),
+            engine: Some(engine),
             device_root: PathBuf::from("/"),
             volumes: VolumeOptions {
                 data_address: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-                ports: free_range(4),
+                ports: ports.clone(),
             },
         })
         .unwrap();
@@ -131,6 +159,7 @@ impl VolNode {
             dir,
             spdk_socket,
             sim_state,
+            ports,
             node: Some(node),
             client,
             stop: Some(tx),
