@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::engine;
 use crate::keys::{self, KeyError};
 use crate::link::{self, LinkChange, LinkCommand, LinkError, LinkState, LinkStep};
 use crate::loopdev::{self, LoopError};
@@ -97,6 +98,9 @@ pub enum LabError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// `--spdk` names no usable engine.
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
     /// A file or directory could not be made, read or written.
     #[error("{path}: {source}")]
     File {
@@ -215,6 +219,30 @@ fn resolve_executor(given: Option<&Path>) -> Result<PathBuf, LabError> {
     } else {
         Err(LabError::ExecutorMissing { path })
     }
+}
+
+/// What `--spdk CHOICE` (with `extra` arguments after the lab's own) stores for the nodes'
+/// engines: spdk-sim next to this program, or a real spdk_tgt with the arguments several
+/// targets on one machine need (see [`engine`]).
+pub fn spdk_options(choice: &str, extra: Vec<String>) -> Result<SpdkOptions, LabError> {
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    let roots = engine::real_roots(
+        std::env::var_os(engine::REAL_DIR_VAR).map(PathBuf::from),
+        exe.as_deref(),
+        cwd.as_deref(),
+    );
+    let chosen = engine::resolve(choice, &roots, Path::is_file)?;
+    let mut args = chosen.args();
+    args.extend(extra);
+    let tgt = match chosen {
+        engine::Engine::Sim => sibling_binary(SPDK_SIM_BIN)?,
+        engine::Engine::Real(p) => std::path::absolute(&p).map_err(file_err(&p))?,
+    };
+    Ok(SpdkOptions {
+        tgt: Some(tgt),
+        args,
+    })
 }
 
 /// The nodes' engine: the spdk_tgt given (absolute), else spdk-sim next to this program.

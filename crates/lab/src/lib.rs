@@ -15,6 +15,7 @@
 
 pub mod argv;
 pub mod cmd;
+pub mod engine;
 pub mod keys;
 pub mod lab;
 pub mod link;

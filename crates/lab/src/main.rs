@@ -45,7 +45,15 @@ enum Command {
         /// The v2engine-executor binary (default: next to v2engine-lab).
         #[arg(long, value_name = "PATH")]
         executor: Option<PathBuf>,
-        /// spdk_tgt (or spdk-sim) binary for the nodes' engines (stored in lab.json).
+        /// The nodes' engine: `sim` (spdk-sim, the default for a new lab), a real SPDK build
+        /// by version name (`v24.09`, `v26.05`, `v26.05-crypto`: looked up in
+        /// $V2ENGINE_SPDK_REAL, else ../shared/spdk/real beside the checkout), or a path (a
+        /// build directory with bin/spdk_tgt, or an spdk_tgt binary). Real targets run with
+        /// --no-huge -u --disable-cpumask-locks.
+        #[arg(long, value_name = "ENGINE", conflicts_with = "spdk_tgt")]
+        spdk: Option<String>,
+        /// spdk_tgt (or spdk-sim) binary for the nodes' engines, taken as given (stored in
+        /// lab.json); `--spdk` is the usual way.
         #[arg(long, value_name = "PATH")]
         spdk_tgt: Option<PathBuf>,
         /// An argument for spdk_tgt (repeat for several).
@@ -152,19 +160,24 @@ fn run(cli: Cli) -> Result<(), cmds::LabError> {
             fragmented_nodes,
             disk_size_mib,
             executor,
+            spdk,
             spdk_tgt,
             spdk_args,
         } => {
+            let spdk = match spdk {
+                Some(choice) => cmds::spdk_options(&choice, spdk_args)?,
+                None => SpdkOptions {
+                    tgt: spdk_tgt,
+                    args: spdk_args,
+                },
+            };
             let lab = cmds::up(&UpOptions {
                 dir: dir.dir,
                 nodes,
                 fragmented: fragmented_nodes,
                 disk_size_mib,
                 executor,
-                spdk: SpdkOptions {
-                    tgt: spdk_tgt,
-                    args: spdk_args,
-                },
+                spdk,
             })?;
             print_summary(&lab);
         }
