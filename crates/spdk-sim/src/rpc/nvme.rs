@@ -51,11 +51,15 @@ struct SetOptions {
 /// `bdev_nvme_set_options`: only the path-loss options have an effect in the simulator.
 ///
 /// # Errors
-/// -1 once a controller is attached (as SPDK), -22 for inconsistent path-loss options.
+/// -1 "RPC not permitted with nvme controllers already attached" once a controller is
+/// attached (as SPDK), -22 for inconsistent path-loss options.
 pub fn set_options(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: SetOptions = decode(params, Decoder::Bdev)?;
     if !t.ctrlrs.is_empty() {
-        return Err(RpcError::errno(errno::EPERM));
+        return Err(RpcError::new(
+            -i64::from(errno::EPERM),
+            "RPC not permitted with nvme controllers already attached",
+        ));
     }
     let policy = LossPolicy {
         ctrlr_loss_timeout_sec: p
@@ -183,7 +187,13 @@ pub async fn attach(shared: &Arc<Shared>, params: Option<Value>) -> Result<J, Rp
         .await
         .map_err(|e| {
             eprintln!("spdk-sim: bdev_nvme_attach_controller {}: {e}", p.name);
-            RpcError::errno(errno::ENODEV)
+            // A refused connection or a timeout fails the probe (-19); a listener that answers
+            // but rejects the CONNECT (unknown subsystem, host not allowed) fails the fabric
+            // connect command, which SPDK reports as -5.
+            match e {
+                host::ConnectError::Rejected { .. } => RpcError::errno(errno::EIO),
+                _ => RpcError::errno(errno::ENODEV),
+            }
         })?;
     let monitor_shared = Arc::clone(shared);
     shared.with(|t| {
@@ -266,7 +276,7 @@ struct GetControllers {
 /// `bdev_nvme_get_controllers {name?}`.
 ///
 /// # Errors
-/// -19 for an unknown name.
+/// +22 (SPDK sends a positive EINVAL here) "Controller <name> does not exist" for an unknown name.
 pub fn get_controllers(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: GetControllers = decode(params, Decoder::Bdev)?;
     match p.name {
@@ -274,6 +284,11 @@ pub fn get_controllers(t: &mut Target, params: Option<Value>) -> Result<J, RpcEr
         Some(n) => t
             .ctrlr(&n)
             .map(|c| J::Arr(vec![c.to_json()]))
-            .ok_or_else(|| RpcError::errno(errno::ENODEV)),
+            .ok_or_else(|| {
+                RpcError::new(
+                    i64::from(errno::EINVAL),
+                    format!("Controller {n} does not exist"),
+                )
+            }),
     }
 }

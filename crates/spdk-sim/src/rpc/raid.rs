@@ -160,7 +160,8 @@ struct AddBase {
 /// starts a rebuild shown as `process` until it completes.
 ///
 /// # Errors
-/// -19 unknown raid or bdev, -1 bdev claimed, -22 no free slot.
+/// In SPDK's order: -19 unknown raid, -1 a rebuild running, -22 no free slot (so also for a
+/// missing bdev when the raid is full), -19 unknown bdev, -1 bdev claimed.
 pub fn add_base_bdev(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: AddBase = decode(params, Decoder::Raid)?;
     let Some(ri) = t.raids.iter().position(|r| r.name == p.raid_bdev) else {
@@ -180,6 +181,19 @@ pub fn add_base_bdev(t: &mut Target, params: Option<Value>) -> Result<J, RpcErro
             ),
         )
     };
+    // SPDK's order (raid_bdev_add_base_bdev): a running process, then a free slot, and only
+    // then the bdev itself (opened and claimed by the slot's configuration).
+    let raid = &t.raids[ri];
+    if raid.process.is_some() {
+        return Err(fail(errno::EPERM));
+    }
+    let Some(si) = raid
+        .slots
+        .iter()
+        .position(|s| s.name.is_none() && !s.configured)
+    else {
+        return Err(fail(errno::EINVAL));
+    };
     let bdev = t
         .bdev(&p.base_bdev)
         .cloned()
@@ -188,13 +202,6 @@ pub fn add_base_bdev(t: &mut Target, params: Option<Value>) -> Result<J, RpcErro
         return Err(fail(errno::EPERM));
     }
     let raid = &t.raids[ri];
-    let Some(si) = raid
-        .slots
-        .iter()
-        .position(|s| s.name.is_none() && !s.configured)
-    else {
-        return Err(fail(errno::EINVAL));
-    };
     if raid.block_size != 0 && raid.block_size != bdev.block_size {
         return Err(fail(errno::EINVAL));
     }
