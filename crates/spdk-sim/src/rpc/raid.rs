@@ -107,7 +107,8 @@ struct GetBdevs {
 /// `bdev_raid_get_bdevs {category}` (required: all / online / configuring / offline).
 ///
 /// # Errors
-/// -32700 without `category`, -22 for an unknown one.
+/// -32700 without `category`; for an unknown one -22 (v24.09) or, from v26.05 on, where the
+/// category is decoded as an enum, the decode failure -32700.
 pub fn get_bdevs(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: GetBdevs = decode(params, Decoder::Raid)?;
     let filter = match p.category.as_str() {
@@ -115,6 +116,7 @@ pub fn get_bdevs(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
         "online" => Some(RaidState::Online),
         "configuring" => Some(RaidState::Configuring),
         "offline" => Some(RaidState::Offline),
+        _ if t.version.answers_as_v26_05() => return Err(Decoder::Raid.failure()),
         _ => return Err(RpcError::errno(errno::EINVAL)),
     };
     let now = Instant::now();
