@@ -9,6 +9,9 @@ use thiserror::Error;
 /// SPDK's default RPC socket path.
 pub const DEFAULT_SOCKET: &str = "/var/tmp/spdk.sock";
 
+/// Default of [`Config::aio_file_block_size`].
+pub const DEFAULT_AIO_FILE_BLOCK_SIZE: u32 = 512;
+
 /// Default duration of a simulated raid rebuild.
 pub const DEFAULT_REBUILD: Duration = Duration::from_millis(2000);
 
@@ -65,6 +68,11 @@ pub struct Config {
     pub version: SpdkVersion,
     /// How long a raid rebuild takes when no bandwidth limit is set.
     pub rebuild_time: Duration,
+    /// The block size `bdev_aio_create` without `block_size` assumes on a regular file, where
+    /// SPDK cannot detect one and answers -22 (`None`: as SPDK). Defaults to 512, because
+    /// v2engine's tests and lab put aio bdevs on sparse files and the executor sends no
+    /// `block_size` (`--sim-aio-file-block-size none` answers as SPDK).
+    pub aio_file_block_size: Option<u32>,
 }
 
 impl Config {
@@ -78,6 +86,7 @@ impl Config {
             no_huge: false,
             version: default_version(),
             rebuild_time: DEFAULT_REBUILD,
+            aio_file_block_size: Some(DEFAULT_AIO_FILE_BLOCK_SIZE),
         }
     }
 }
@@ -114,6 +123,9 @@ spdk-sim [options]  (an spdk_tgt v24.09 stand-in)
  -L, --logflag <flag>      accepted, no effect
      --version-string <s>  version reported by spdk_get_version (default \"SPDK v24.09\")
      --sim-rebuild-ms <ms> duration of a simulated raid rebuild (default 2000)
+     --sim-aio-file-block-size <n|none>
+                           block size of an aio bdev on a regular file without block_size
+                           (default 512; none: refused with -22, as SPDK does)
  -h, --help                this text";
 
 /// Parses the arguments after the program name.
@@ -155,6 +167,16 @@ where
                     value: v,
                 })?;
                 cfg.rebuild_time = Duration::from_millis(ms);
+            }
+            "--sim-aio-file-block-size" => {
+                let v = value(&flag)?;
+                cfg.aio_file_block_size = match v.as_str() {
+                    "none" => None,
+                    n => Some(n.parse().map_err(|_| CliError::InvalidNumber {
+                        flag: flag.clone(),
+                        value: v.clone(),
+                    })?),
+                };
             }
             other if other.starts_with('-') => return Err(CliError::UnknownOption(arg.clone())),
             _ => return Err(CliError::UnexpectedArgument(arg.clone())),

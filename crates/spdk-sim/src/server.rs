@@ -71,10 +71,9 @@ pub async fn serve(
         path: config.socket.clone(),
         source,
     })?;
-    let shared = Arc::new(Shared::new(Target::new(
-        config.version.clone(),
-        config.rebuild_time,
-    )));
+    let mut target = Target::new(config.version.clone(), config.rebuild_time);
+    target.aio_file_block_size = config.aio_file_block_size;
+    let shared = Arc::new(Shared::new(target));
     ready();
     tokio::pin!(shutdown);
     loop {

@@ -87,6 +87,14 @@ impl SpdkVersion {
             .with("fields", fields)
     }
 
+    /// True from v26.05 on: the first release measured to answer some errors differently
+    /// (tests/differential.rs; releases between v24.09 and v26.05 were not measured, so they
+    /// answer as v24.09).
+    #[must_use]
+    pub fn answers_as_v26_05(&self) -> bool {
+        (self.major, self.minor) >= (26, 5)
+    }
+
     /// The firmware revision an NVMe-oF controller of this target reports (`24.09`).
     #[must_use]
     pub fn firmware_revision(&self) -> String {
@@ -114,6 +122,13 @@ mod tests {
         assert_eq!((v.major, v.minor, v.patch), (25, 1, 1));
         assert_eq!(v.suffix, "-pre");
         assert_eq!(v.commit.as_deref(), Some("0123abcd"));
+    }
+
+    #[test]
+    fn v26_05_behaviour_from_v26_05_on() {
+        let v = |s: &str| SpdkVersion::parse(s).unwrap().answers_as_v26_05();
+        assert!(!v("SPDK v24.09") && !v("SPDK v26.01"));
+        assert!(v("SPDK v26.05") && v("SPDK v26.09-pre") && v("SPDK v27.01"));
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl DeviceError {
 pub struct DeviceInfo {
     /// Size in bytes (seek to the end).
     pub size: u64,
-    /// Logical block size: from sysfs for block devices, 512 for regular files.
+    /// Logical block size: from sysfs for block devices, 0 (unknown) for regular files.
     pub logical_block_size: u32,
     /// Whether the path is a block device.
     pub is_block_device: bool,
@@ -80,10 +80,11 @@ pub fn probe(path: &Path, readonly: bool) -> Result<DeviceInfo, DeviceError> {
     let size = file.seek(SeekFrom::End(0)).map_err(io)?;
     let md = file.metadata().map_err(io)?;
     let is_block_device = md.file_type().is_block_device();
+    // SPDK asks the kernel (BLKSSZGET), which only block devices answer: 0 for a regular file.
     let logical_block_size = if is_block_device {
         sysfs_block_size(md.rdev()).unwrap_or(512)
     } else {
-        512
+        0
     };
     Ok(DeviceInfo {
         size,
@@ -235,7 +236,7 @@ mod tests {
             info,
             DeviceInfo {
                 size: 64 << 20,
-                logical_block_size: 512,
+                logical_block_size: 0,
                 is_block_device: false
             }
         );

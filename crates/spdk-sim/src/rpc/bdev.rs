@@ -69,7 +69,9 @@ struct AioCreate {
 }
 
 /// `bdev_aio_create`: opens the file or device (-errno when that fails: -2 for a missing path),
-/// checks the block size (-22), refuses a taken name (-22) but not a device already opened by
+/// checks the block size (-22, also when none is given for a regular file, where SPDK cannot
+/// detect one, unless `Config::aio_file_block_size` says what to assume), refuses a taken name
+/// (-17, once everything else passed) but not a device already opened by
 /// another aio bdev (SPDK takes no lock), then examines it: an lvstore persisted on the device
 /// comes back with its lvols.
 ///
@@ -80,14 +82,24 @@ pub fn aio_create(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> 
     let readonly = p.readonly.unwrap_or(false);
     let path = PathBuf::from(&p.filename);
     let info = device::probe(&path, readonly).map_err(|e| RpcError::errno(e.errno()))?;
+    let detected = info.logical_block_size;
     let block_size = match p.block_size {
-        None | Some(0) => info.logical_block_size,
-        Some(bs) if bs.is_power_of_two() && bs >= 512 && bs >= info.logical_block_size => bs,
+        // "Block size could not be auto-detected": SPDK on a regular file, unless the simulator
+        // was told to assume a size there (`Config::aio_file_block_size`).
+        None | Some(0) if detected == 0 => t
+            .aio_file_block_size
+            .ok_or_else(|| RpcError::errno(errno::EINVAL))?,
+        None | Some(0) => detected,
+        Some(bs) if bs.is_power_of_two() && bs >= 512 && bs >= detected => bs,
         Some(_) => return Err(RpcError::errno(errno::EINVAL)),
     };
     let num_blocks = info.size / u64::from(block_size);
-    if num_blocks == 0 || t.name_taken(&p.name) {
+    if num_blocks == 0 || info.size % u64::from(block_size) != 0 {
         return Err(RpcError::errno(errno::EINVAL));
+    }
+    // The name is checked last, when the bdev is registered (spdk_bdev_register: -17).
+    if t.name_taken(&p.name) {
+        return Err(RpcError::errno(errno::EEXIST));
     }
     let uuid = p.uuid.unwrap_or_else(Uuid::new_v4);
     t.register(Bdev {

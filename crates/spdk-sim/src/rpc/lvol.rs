@@ -12,13 +12,17 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-fn check_clear_method(m: Option<&str>) -> Result<(), RpcError> {
-    match m {
-        None | Some("none" | "unmap" | "write_zeroes") => Ok(()),
-        Some(_) => Err(RpcError::new(
-            -i64::from(errno::EINVAL),
-            "Invalid clear_method parameter",
-        )),
+/// SPDK's message for an unknown `clear_method` of `bdev_lvol_create_lvstore`.
+const LVS_CLEAR_METHOD: &str = "Invalid clear_method parameter";
+/// ... and of `bdev_lvol_create` (SPDK words the two differently).
+const LVOL_CLEAR_METHOD: &str = "Invalid clean_method option";
+
+/// Checks a `clear_method` as SPDK does (case-insensitively) and returns it in lower case.
+fn check_clear_method(m: Option<&str>, message: &str) -> Result<Option<String>, RpcError> {
+    match m.map(str::to_ascii_lowercase) {
+        None => Ok(None),
+        Some(l) if matches!(l.as_str(), "none" | "unmap" | "write_zeroes") => Ok(Some(l)),
+        Some(_) => Err(RpcError::new(-i64::from(errno::EINVAL), message)),
     }
 }
 
@@ -38,8 +42,8 @@ struct CreateLvstore {
 /// # Errors
 /// As described.
 pub fn create_lvstore(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
-    let p: CreateLvstore = decode(params, Decoder::Bdev)?;
-    check_clear_method(p.clear_method.as_deref())?;
+    let mut p: CreateLvstore = decode(params, Decoder::Bdev)?;
+    p.clear_method = check_clear_method(p.clear_method.as_deref(), LVS_CLEAR_METHOD)?;
     let bdev = t
         .bdev(&p.bdev_name)
         .cloned()
@@ -173,10 +177,10 @@ struct CreateLvol {
 /// # Errors
 /// -22 both/neither lvstore selector, -19 unknown store, -17 name taken, -32602 "No space left on device".
 pub fn create(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
-    let p: CreateLvol = decode(params, Decoder::Bdev)?;
+    let mut p: CreateLvol = decode(params, Decoder::Bdev)?;
     let lvs = select_lvs(t, p.uuid.as_deref(), p.lvs_name.as_deref(), true)?
         .ok_or_else(|| RpcError::errno(errno::EINVAL))?;
-    check_clear_method(p.clear_method.as_deref())?;
+    p.clear_method = check_clear_method(p.clear_method.as_deref(), LVOL_CLEAR_METHOD)?;
     let thin = p.thin_provision.unwrap_or(false);
     let uuid = t.with_lvs(lvs, |s| {
         s.create_lvol(&p.lvol_name, p.size_in_mib, thin, p.clear_method.clone())

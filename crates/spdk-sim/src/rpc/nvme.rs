@@ -51,11 +51,15 @@ struct SetOptions {
 /// `bdev_nvme_set_options`: only the path-loss options have an effect in the simulator.
 ///
 /// # Errors
-/// -1 once a controller is attached (as SPDK), -22 for inconsistent path-loss options.
+/// -1 "RPC not permitted with nvme controllers already attached" once a controller is
+/// attached (as SPDK), -22 for inconsistent path-loss options.
 pub fn set_options(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: SetOptions = decode(params, Decoder::Bdev)?;
     if !t.ctrlrs.is_empty() {
-        return Err(RpcError::errno(errno::EPERM));
+        return Err(RpcError::new(
+            -i64::from(errno::EPERM),
+            "RPC not permitted with nvme controllers already attached",
+        ));
     }
     let policy = LossPolicy {
         ctrlr_loss_timeout_sec: p
@@ -179,11 +183,20 @@ pub async fn attach(shared: &Arc<Shared>, params: Option<Value>) -> Result<J, Rp
         Some(us) if us > 0 => Duration::from_micros(us),
         _ => DEFAULT_CONNECT_TIMEOUT,
     };
+    let v26_05 = shared.read(|t| t.version.answers_as_v26_05());
     let conn = host::connect(&trid, &hostnqn, &hostid, timeout)
         .await
         .map_err(|e| {
             eprintln!("spdk-sim: bdev_nvme_attach_controller {}: {e}", p.name);
-            RpcError::errno(errno::ENODEV)
+            // A refused connection or a timeout fails the probe (-19); a listener that answers
+            // but rejects the CONNECT (unknown subsystem, host not allowed) fails the fabric
+            // connect command, which SPDK reports as -5.
+            // From v26.05 on, a refused TCP connection is -5 as well.
+            match e {
+                host::ConnectError::Rejected { .. } => RpcError::errno(errno::EIO),
+                host::ConnectError::Tcp { .. } if v26_05 => RpcError::errno(errno::EIO),
+                _ => RpcError::errno(errno::ENODEV),
+            }
         })?;
     let monitor_shared = Arc::clone(shared);
     shared.with(|t| {
@@ -266,14 +279,20 @@ struct GetControllers {
 /// `bdev_nvme_get_controllers {name?}`.
 ///
 /// # Errors
-/// -19 for an unknown name.
+/// "Controller <name> does not exist" for an unknown name: code +22 on v24.09 (SPDK sent a
+/// positive EINVAL), -22 from v26.05 on.
 pub fn get_controllers(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: GetControllers = decode(params, Decoder::Bdev)?;
+    let code = if t.version.answers_as_v26_05() {
+        -i64::from(errno::EINVAL)
+    } else {
+        i64::from(errno::EINVAL)
+    };
     match p.name {
         None => Ok(J::Arr(t.ctrlrs.iter().map(Ctrlr::to_json).collect())),
         Some(n) => t
             .ctrlr(&n)
             .map(|c| J::Arr(vec![c.to_json()]))
-            .ok_or_else(|| RpcError::errno(errno::ENODEV)),
+            .ok_or_else(|| RpcError::new(code, format!("Controller {n} does not exist"))),
     }
 }

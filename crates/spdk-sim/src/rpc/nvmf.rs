@@ -52,16 +52,20 @@ struct CreateTransport {
 /// `nvmf_create_transport {trtype: "TCP", ...}`.
 ///
 /// # Errors
-/// -32603 "Transport type 'TCP' already exists"; -32602 for other transport types.
+/// -32603 "Transport type '<trtype>' already exists"; -32602 "Invalid transport type
+/// '<trtype>'" for other transport types (SPDK's messages echo `trtype` as given).
 pub fn create_transport(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: CreateTransport = decode(params, Decoder::Nvmf)?;
     if !p.trtype.eq_ignore_ascii_case("tcp") {
-        return Err(invalid());
+        return Err(RpcError::new(
+            INVALID_PARAMS,
+            format!("Invalid transport type '{}'", p.trtype),
+        ));
     }
     if !t.transports.is_empty() {
         return Err(RpcError::new(
             INTERNAL_ERROR,
-            "Transport type 'TCP' already exists",
+            format!("Transport type '{}' already exists", p.trtype),
         ));
     }
     let mut options = nvmf::tcp_defaults();
@@ -140,7 +144,8 @@ pub fn get_transports(t: &mut Target, params: Option<Value>) -> Result<J, RpcErr
         .map(Transport::to_json)
         .collect();
     if p.trtype.is_some() && list.is_empty() {
-        return Err(invalid());
+        // "transport '<trtype>' does not exist" is only logged.
+        return Err(RpcError::errno(errno::ENODEV));
     }
     Ok(J::Arr(list))
 }
@@ -264,15 +269,14 @@ struct AddNs {
 /// `nvmf_subsystem_add_ns`: returns the NSID; claims the bdev.
 ///
 /// # Errors
-/// -32602 "Unable to find subsystem with NQN <nqn>"; -32602 "Invalid parameters" for an unknown
-/// or claimed bdev or an unusable NSID.
+/// -32602 "Invalid parameters" for an unknown subsystem (SPDK only logs "Unable to find
+/// subsystem"), an unknown or claimed bdev, an unusable NSID or a malformed NGUID.
 pub fn add_ns(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: AddNs = decode(params, Decoder::Nvmf)?;
-    let Some(sub) = t.subsystem(&p.nqn) else {
-        return Err(RpcError::new(
-            INVALID_PARAMS,
-            format!("Unable to find subsystem with NQN {}", p.nqn),
-        ));
+    let sub = t.subsystem(&p.nqn).ok_or_else(invalid)?;
+    let nguid = match p.namespace.nguid.as_deref() {
+        None => None,
+        Some(hex) => Some(Uuid::try_parse(hex).map_err(|_| invalid())?),
     };
     let nsid = match p.namespace.nsid {
         None | Some(0) => sub.free_nsid().ok_or_else(invalid)?,
@@ -284,12 +288,14 @@ pub fn add_ns(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
         return Err(invalid());
     }
     let (bdev_name, uuid) = (bdev.name.clone(), p.namespace.uuid.unwrap_or(bdev.uuid));
+    let nguid = nguid.unwrap_or(bdev.uuid);
     t.set_claim(&bdev_name, Some(Claimer::Nvmf(p.nqn.clone())));
     if let Some(sub) = t.subsystem_mut(&p.nqn) {
         sub.namespaces.push(Namespace {
             nsid,
             bdev: bdev_name,
             uuid,
+            nguid,
         });
         sub.namespaces.sort_by_key(|n| n.nsid);
     }
@@ -426,13 +432,15 @@ struct Host {
 /// `nvmf_subsystem_add_host {nqn, host}`.
 ///
 /// # Errors
-/// -32602 for an unknown subsystem.
+/// -32602 for an unknown subsystem; -32603 "Internal error" for a host already allowed.
 pub fn add_host(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: Host = decode(params, Decoder::Nvmf)?;
     let sub = t.subsystem_mut(&p.nqn).ok_or_else(invalid)?;
-    if !sub.hosts.contains(&p.host) {
-        sub.hosts.push(p.host);
+    if sub.hosts.contains(&p.host) {
+        // spdk_nvmf_subsystem_add_host_ext: -EINVAL "is already allowed", answered as this.
+        return Err(RpcError::new(INTERNAL_ERROR, "Internal error"));
     }
+    sub.hosts.push(p.host);
     Ok(J::Bool(true))
 }
 

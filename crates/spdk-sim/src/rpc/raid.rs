@@ -107,7 +107,8 @@ struct GetBdevs {
 /// `bdev_raid_get_bdevs {category}` (required: all / online / configuring / offline).
 ///
 /// # Errors
-/// -32700 without `category`, -22 for an unknown one.
+/// -32700 without `category`; for an unknown one -22 (v24.09) or, from v26.05 on, where the
+/// category is decoded as an enum, the decode failure -32700.
 pub fn get_bdevs(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: GetBdevs = decode(params, Decoder::Raid)?;
     let filter = match p.category.as_str() {
@@ -115,6 +116,7 @@ pub fn get_bdevs(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
         "online" => Some(RaidState::Online),
         "configuring" => Some(RaidState::Configuring),
         "offline" => Some(RaidState::Offline),
+        _ if t.version.answers_as_v26_05() => return Err(Decoder::Raid.failure()),
         _ => return Err(RpcError::errno(errno::EINVAL)),
     };
     let now = Instant::now();
@@ -160,7 +162,8 @@ struct AddBase {
 /// starts a rebuild shown as `process` until it completes.
 ///
 /// # Errors
-/// -19 unknown raid or bdev, -1 bdev claimed, -22 no free slot.
+/// In SPDK's order: -19 unknown raid, -1 a rebuild running, -22 no free slot (so also for a
+/// missing bdev when the raid is full), -19 unknown bdev, -1 bdev claimed.
 pub fn add_base_bdev(t: &mut Target, params: Option<Value>) -> Result<J, RpcError> {
     let p: AddBase = decode(params, Decoder::Raid)?;
     let Some(ri) = t.raids.iter().position(|r| r.name == p.raid_bdev) else {
@@ -180,6 +183,19 @@ pub fn add_base_bdev(t: &mut Target, params: Option<Value>) -> Result<J, RpcErro
             ),
         )
     };
+    // SPDK's order (raid_bdev_add_base_bdev): a running process, then a free slot, and only
+    // then the bdev itself (opened and claimed by the slot's configuration).
+    let raid = &t.raids[ri];
+    if raid.process.is_some() {
+        return Err(fail(errno::EPERM));
+    }
+    let Some(si) = raid
+        .slots
+        .iter()
+        .position(|s| s.name.is_none() && !s.configured)
+    else {
+        return Err(fail(errno::EINVAL));
+    };
     let bdev = t
         .bdev(&p.base_bdev)
         .cloned()
@@ -188,13 +204,6 @@ pub fn add_base_bdev(t: &mut Target, params: Option<Value>) -> Result<J, RpcErro
         return Err(fail(errno::EPERM));
     }
     let raid = &t.raids[ri];
-    let Some(si) = raid
-        .slots
-        .iter()
-        .position(|s| s.name.is_none() && !s.configured)
-    else {
-        return Err(fail(errno::EINVAL));
-    };
     if raid.block_size != 0 && raid.block_size != bdev.block_size {
         return Err(fail(errno::EINVAL));
     }

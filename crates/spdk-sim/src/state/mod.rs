@@ -68,6 +68,9 @@ pub struct Target {
     /// Lvstores being unloaded right now (their lvols get no superblock updates).
     unloading: Vec<Uuid>,
     next_id: u64,
+    /// What `bdev_aio_create` without `block_size` assumes on a regular file (`None`: -22, as
+    /// SPDK); see `Config::aio_file_block_size`.
+    pub aio_file_block_size: Option<u32>,
 }
 
 impl Target {
@@ -97,6 +100,7 @@ impl Target {
             sb_store: HashMap::new(),
             unloading: Vec::new(),
             next_id: 1,
+            aio_file_block_size: None,
         }
     }
 
@@ -582,6 +586,7 @@ mod tests {
                 nsid: 1,
                 bdev: lvol_name.clone(),
                 uuid: lvol,
+                nguid: lvol,
             }],
             listeners: vec![],
             conns: vec![],

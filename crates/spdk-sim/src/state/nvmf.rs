@@ -156,6 +156,9 @@ pub struct Namespace {
     pub bdev: String,
     /// Namespace UUID.
     pub uuid: Uuid,
+    /// Namespace NGUID: as given, else the bdev's UUID (not the namespace's: SPDK copies the
+    /// bdev UUID when `nguid` is absent, even when an explicit `uuid` is given).
+    pub nguid: Uuid,
 }
 
 /// A host connected to a subsystem.
@@ -252,7 +255,7 @@ impl Subsystem {
                     .with("nsid", n.nsid)
                     .with("bdev_name", n.bdev.as_str())
                     .with("name", n.bdev.as_str())
-                    .with("nguid", n.uuid.simple().to_string().to_uppercase())
+                    .with("nguid", n.nguid.simple().to_string().to_uppercase())
                     .with("uuid", n.uuid.to_string());
                 if self.ana_reporting {
                     j = j.with("anagrpid", n.nsid);
@@ -351,6 +354,7 @@ mod tests {
                 nsid: 1,
                 bdev: "b".into(),
                 uuid: Uuid::nil(),
+                nguid: Uuid::nil(),
             }],
             listeners: vec![],
             conns: vec![],
@@ -366,6 +370,7 @@ mod tests {
             nsid: 2,
             bdev: "c".into(),
             uuid: Uuid::nil(),
+            nguid: Uuid::nil(),
         });
         assert_eq!(s.free_nsid(), None);
     }
