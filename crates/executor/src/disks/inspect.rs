@@ -110,14 +110,74 @@ pub fn dev_of(path: &Path) -> Result<DevNum, String> {
     Ok(DevNum::new(major, minor))
 }
 
-/// Reads up to `limit` bytes from the start of the real `path`.
+/// Alignment (and length granularity) of the executor's direct reads: the largest logical
+/// block size in use.
+const DIRECT_ALIGN: usize = 4096;
+
+/// Reads up to `limit` bytes from the start of the real `path` without leaving them in the
+/// kernel's page cache.
+///
+/// Why: SPDK's aio bdev (v24.09 always, later versions with `nowait`) writes to block
+/// devices with `O_DIRECT` and `RWF_NOWAIT`. A direct write over pages the device's page
+/// cache holds must invalidate them, which `RWF_NOWAIT` forbids: the kernel answers
+/// `EAGAIN`, SPDK retries it as "no memory", forever, and every metadata update of the
+/// lvstore hangs (seen on v24.09 with lvol creation after this read). So a block device is
+/// read with `O_DIRECT` (the cache is never filled); where the file refuses `O_DIRECT`
+/// (a regular file on tmpfs, in tests) the read is buffered and its pages dropped.
 pub fn read_head(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
-    let f = fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut buf = Vec::with_capacity(limit);
-    f.take(limit as u64)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
-    Ok(buf)
+    match read_direct(path, limit) {
+        Ok(b) => Ok(b),
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL) => {
+            let f = fs::File::open(path).map_err(|e| e.to_string())?;
+            let mut buf = Vec::with_capacity(limit);
+            (&f).take(limit as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| e.to_string())?;
+            drop_cached(&f);
+            Ok(buf)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `limit` bytes (fewer at the end of the device) read with `O_DIRECT` into an aligned
+/// buffer.
+fn read_direct(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECT)
+        .open(path)?;
+    let len = limit.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+    let mut raw = vec![0u8; len + DIRECT_ALIGN];
+    let off = raw.as_ptr().align_offset(DIRECT_ALIGN);
+    let buf = raw
+        .get_mut(off..off + len)
+        .ok_or_else(|| std::io::Error::other("aligned buffer out of range"))?;
+    let mut got = 0;
+    while got < len {
+        let n = f.read(buf.get_mut(got..).unwrap_or_default())?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(buf.get(..got.min(limit)).unwrap_or_default().to_vec())
+}
+
+/// Drops the clean pages the kernel caches for `f` (a block device or a file); see
+/// [`read_head`] for why. Best effort: failing leaves the cache as it was.
+fn drop_cached(f: &fs::File) {
+    use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+    let _ = posix_fadvise(f, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+}
+
+/// Drops what the page cache holds of the block device at `path` (pages other readers
+/// such as udev's blkid left), so SPDK's direct `RWF_NOWAIT` writes cannot stall on them.
+pub fn forget_cached_pages(path: &Path) {
+    if let Ok(f) = fs::File::open(path) {
+        drop_cached(&f);
+    }
 }
 
 impl Inspector {
@@ -254,6 +314,7 @@ impl Inspector {
             }
         };
         f.lookup = Lookup::Block(dev);
+        forget_cached_pages(real);
         f.entry = host.by_dev(dev).cloned();
         f.udev = self.udev(dev);
         if let Some(name) = f.name() {
