@@ -266,9 +266,14 @@ pub fn node_dir(lab: &Lab, name: &str) -> PathBuf {
 }
 
 /// The host files of nodes `node-1..=nodes` (executor state, host root, the simulated host's
-/// memory and modules), for "nothing changed" checks. The engine's files (its socket, its
-/// log, what a real spdk_tgt writes) live elsewhere in the node's directory and are not host
-/// state.
+/// memory and modules), for "nothing changed" checks.
+///
+/// The engine's output, `state/engine.log` (and its rotated `engine.log.1`), is kept on
+/// spdk-sim, which prints one ready line at start and nothing else unless something fails,
+/// so the log must not change; a
+/// real spdk_tgt prints notices and rate-limited deprecation warnings for read-only calls
+/// too, so on the real lanes the log is left out: it says what the engine process did, not
+/// what state the host is in.
 pub fn host_snapshot(lab: &Lab, nodes: usize) -> BTreeMap<PathBuf, Vec<u8>> {
     let dirs: Vec<PathBuf> = (1..=nodes)
         .flat_map(|i| {
@@ -276,7 +281,22 @@ pub fn host_snapshot(lab: &Lab, nodes: usize) -> BTreeMap<PathBuf, Vec<u8>> {
             [d.join("state"), d.join("root"), d.join("sim-host.json")]
         })
         .collect();
-    snapshot(&dirs)
+    let mut s = snapshot(&dirs);
+    if lab.lane.is_real() {
+        s.retain(|p, _| !is_engine_log(p));
+    }
+    s
+}
+
+/// True for the engine's log (`engine.log`, `engine.log.1`).
+pub fn is_engine_log(p: &Path) -> bool {
+    p.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("engine.log"))
+}
+
+/// `node`'s engine log (what the engine printed), empty when there is none.
+pub fn engine_log(lab: &Lab, node: &str) -> String {
+    std::fs::read_to_string(node_dir(lab, node).join("state/engine.log")).unwrap_or_default()
 }
 
 /// Every file under `dirs` with its content (sockets, locks and pid files left out: they say

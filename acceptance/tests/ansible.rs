@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use acceptance::ansible::{
-    Ansible, changed_files, host_snapshot, inventory, node_dir, snapshot, stage_collection,
+    Ansible, changed_files, engine_log, host_snapshot, inventory, is_engine_log, node_dir,
+    snapshot, stage_collection,
 };
 use acceptance::bins;
 use acceptance::lab::{Lab, has};
@@ -400,7 +401,8 @@ fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
 /// the simulated host's memory and modules, the engine's spec), by path relative to the
 /// node's directory. The lab's own directory reads `LAB`, a node's address `ADDR(node)`, a
 /// disk's path `<node> disk #<n>`; the engine's pid and start time (a process, not host
-/// state) are left out.
+/// state) are left out, and so is a real engine's log (timestamps, its pid; checked by
+/// [`assert_engine_logs`] instead).
 fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
     let lab_dir = lab.dir.display().to_string();
     let addresses = node_addresses(lab);
@@ -430,6 +432,7 @@ fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
                     (rel, text)
                 })
                 .filter(|(rel, _)| !rel.starts_with("state/records"))
+                .filter(|(rel, _)| !(lab.lane.is_real() && is_engine_log(Path::new(rel))))
                 .collect();
             (node, files)
         })
@@ -455,6 +458,39 @@ fn node_addresses(lab: &Lab) -> BTreeMap<String, String> {
             (n.clone(), host)
         })
         .collect()
+}
+
+/// What each running engine printed: on spdk-sim its one ready line (it prints nothing else
+/// unless something fails); on a real SPDK, its start as the version the executor reports,
+/// and the NVMe/TCP listener of the volume's export (node-2) or frontend (node-1) on the
+/// node's own address.
+fn assert_engine_logs(lab: &Lab, statuses: &BTreeMap<String, client::v1::NodeStatus>) {
+    let addresses = node_addresses(lab);
+    for node in ENGINE_NODES {
+        let log = engine_log(lab, node);
+        if lab.lane.is_real() {
+            let version = &statuses[node].spdk_version;
+            assert!(
+                !version.is_empty() && log.contains(&format!("Starting {version} ")),
+                "{node} on {}: the log does not show {version:?} starting:\n{log}",
+                lab.lane.name()
+            );
+            let listening = format!("NVMe/TCP Target Listening on {} port ", addresses[node]);
+            assert!(
+                log.contains(&listening),
+                "{node}: no {listening:?} in:\n{log}"
+            );
+        } else {
+            let ready = format!(
+                "stand-in ready, RPC socket {}",
+                lab.spdk_socket(node).display()
+            );
+            assert!(
+                log.lines().count() == 1 && log.starts_with("spdk-sim: ") && log.contains(&ready),
+                "{node}: spdk-sim printed more than its ready line:\n{log}"
+            );
+        }
+    }
 }
 
 /// Per node: the executor's full status, revisions zeroed.
@@ -534,6 +570,8 @@ fn terraform_and_the_playbook_set_up_the_same_lab() {
         st_tf["node-1"]
     );
     assert_eq!(st_tf, st_pb, "node statuses differ");
+    assert_engine_logs(&lab_tf, &st_tf);
+    assert_engine_logs(&lab_pb, &st_pb);
     assert_eq!(
         host_files(&lab_tf),
         host_files(&lab_pb),
