@@ -12,6 +12,7 @@
 // A test harness: a step that fails is a failed scenario, said with the step's context.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod ansible;
 pub mod bins;
 pub mod lab;
 pub mod lane;

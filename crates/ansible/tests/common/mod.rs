@@ -1,6 +1,7 @@
-//! Acceptance harness: the collection staged with this build's module binary, the real
+//! Test harness: the collection staged with this build's module binary, the real
 //! ansible-playbook / ansible-doc / ansible-galaxy from the venv, simulated executors on
-//! Unix sockets, and `v2engine-lab` labs (torn down on drop, also when a test fails).
+//! Unix sockets and loop devices (stopped or detached on drop, also when a test fails). The
+//! lab scenarios live in the top-level `acceptance/` suite (`tests/ansible.rs`).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -40,16 +41,11 @@ pub fn sibling_bin(name: &str) -> PathBuf {
         .parent()
         .map(|d| d.join(name))
         .unwrap_or_default();
+    // The binaries used here (v2engine-executor, spdk-sim) are named as their packages.
     assert!(
         p.exists(),
-        "{} is missing: run `cargo build -p {}` first",
-        p.display(),
-        match name {
-            "v2engine-executor" => "v2engine-executor",
-            "v2engine-lab" => "v2engine-lab",
-            "terraform-provider-v2engine" => "v2engine-provider",
-            other => other,
-        }
+        "{} is missing: run `cargo build -p {name}` first",
+        p.display()
     );
     p
 }
@@ -554,98 +550,4 @@ impl Drop for Loop {
     fn drop(&mut self) {
         let _ = Command::new("losetup").args(["-d", &self.dev]).status();
     }
-}
-
-/// A `v2engine-lab` lab; `down` on drop, even when the test fails.
-pub struct Lab {
-    /// Its directory.
-    pub dir: PathBuf,
-}
-
-impl Lab {
-    /// Brings up `nodes` nodes in `dir`.
-    pub fn up(dir: &Path, nodes: usize) -> Lab {
-        assert!(
-            is_root(),
-            "the lab tests need root (network namespaces, loop devices), as CI has"
-        );
-        let lab = Lab {
-            dir: dir.to_path_buf(),
-        };
-        let child = Command::new(sibling_bin("v2engine-lab"))
-            .args([
-                "up",
-                "--nodes",
-                &nodes.to_string(),
-                "--disk-size-mib",
-                "64",
-                "--dir",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = wait_bounded(child, Duration::from_secs(120), "v2engine-lab up");
-        assert!(
-            out.status.success(),
-            "lab up failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        lab
-    }
-
-    /// The inventory `up` wrote.
-    pub fn inventory(&self) -> PathBuf {
-        self.dir.join("inventory.yml")
-    }
-
-    /// Node `name`'s directory.
-    pub fn node_dir(&self, name: &str) -> PathBuf {
-        self.dir.join("nodes").join(name)
-    }
-
-    /// Every node's host files (executor state, host root, simulated host).
-    pub fn snapshot(&self, nodes: usize) -> BTreeMap<PathBuf, Vec<u8>> {
-        let dirs: Vec<PathBuf> = (1..=nodes)
-            .flat_map(|i| {
-                let d = self.node_dir(&format!("node-{i}"));
-                [d.join("state"), d.join("root"), d.join("sim-host.json")]
-            })
-            .collect();
-        snapshot(&dirs)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        if let Ok(child) = Command::new(sibling_bin("v2engine-lab"))
-            .arg("down")
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            // No panic here: the test may already be failing.
-            let mut child = child;
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The real terraform binary; the tests fail (never skip) without it.
-pub fn terraform_bin() -> PathBuf {
-    ["/usr/local/bin/terraform", "/usr/bin/terraform"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!("terraform is not installed (expected /usr/local/bin/terraform); run scripts/setup.sh")
-        })
 }

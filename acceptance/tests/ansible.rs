@@ -1,23 +1,25 @@
-//! Acceptance on `v2engine-lab` labs (network namespaces, a real sshd per node, the
-//! executors): the collection built and installed with ansible-galaxy, the quickstart
-//! playbook over SSH (`--check --diff`, apply, idempotence, bad options), the volume
-//! example (check mode, create, idempotence, delete), and a lab set up
-//! by the Terraform quickstart compared with one set up by the playbook. Needs root, as
-//! CI has; every lab is torn down, also when a test fails.
+//! The Ansible collection on a lab, on the SPDK lane of `V2ENGINE_SPDK_DIR` (spdk-sim when
+//! unset, else a real SPDK build): the collection built and installed with ansible-galaxy, the
+//! quickstart playbook over SSH (`--check --diff`, apply, idempotence, bad options), the
+//! volume example (check mode, create, idempotence, delete: nothing left in SPDK), a block
+//! disk removed and imported again, `node_v2` run on the nodes themselves, and a lab set up
+//! by the Terraform quickstart compared with one set up by the playbook. Needs root, as CI
+//! has; every lab is torn down, also when a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::Instant;
 
-use client::{Endpoint, Fleet, TransportOptions};
-use common::{
-    Ansible, Lab, changed_files, repo_root, snapshot, stage_collection, terraform_bin, venv_bin,
-    wait_bounded,
+use acceptance::ansible::{
+    Ansible, changed_files, engine_log, host_snapshot, inventory, is_engine_log, node_dir,
+    snapshot, stage_collection,
 };
+use acceptance::bins;
+use acceptance::lab::{Lab, has};
+use acceptance::lane::Lane;
+use acceptance::tf::Tf;
+use client::{Endpoint, Fleet, TransportOptions};
 use serde_json::{Value, json};
 
 const NODES: usize = 3;
@@ -25,9 +27,16 @@ const SETTING_TASK: &str = "Turn the V2 data engine on";
 const CLASS_TASK: &str = "Define the replicated storage class";
 const VOLUME_TASK: &str = "The replicated volume";
 const QUICKSTART_VOLUME_TASK: &str = "Create a volume mirrored across two nodes";
+/// The nodes whose engine runs after the quickstart: node-3's memory is fragmented, so its
+/// engine waits for a reboot (asserted) and has no socket to ask.
+const ENGINE_NODES: [&str; 2] = ["node-1", "node-2"];
+
+fn lane() -> Lane {
+    Lane::from_env().unwrap_or_else(|e| panic!("{e}"))
+}
 
 fn quickstart() -> String {
-    repo_root()
+    bins::repo_root()
         .join("examples/ansible/quickstart.yml")
         .display()
         .to_string()
@@ -71,17 +80,33 @@ fn build_and_install(root: &Path) -> PathBuf {
     installed
 }
 
+/// The volume objects (lvols, subsystems, raids, controllers) of every running engine, as
+/// SPDK lists them, named with `volume`.
+fn volume_objects(lab: &Lab, volume: &str) -> Vec<String> {
+    ENGINE_NODES
+        .iter()
+        .flat_map(|node| {
+            lab.objects(node)
+                .into_iter()
+                .filter(|o| o.contains(volume))
+                .map(move |o| format!("{node}: {o}"))
+        })
+        .collect()
+}
+
 #[test]
 fn quickstart_playbook_on_a_lab() {
+    let started = Instant::now();
+    let lane = lane();
     let tmp = tempfile::tempdir().unwrap();
     let collections = build_and_install(tmp.path());
     let ans = Ansible::new(tmp.path(), &collections);
-    let lab = Lab::up(&tmp.path().join("lab"), NODES);
-    let inv = lab.inventory().display().to_string();
+    let lab = Lab::up(&tmp.path().join("lab"), NODES, &lane);
+    let inv = inventory(&lab).display().to_string();
     let qs = quickstart();
 
     // --check --diff on a fresh lab: node-3 will need a reboot; no host changes.
-    let before = lab.snapshot(NODES);
+    let before = host_snapshot(&lab, NODES);
     let r = ans.playbook(&["-i", &inv, &qs, "--check", "--diff"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     let s = r.task(SETTING_TASK, "localhost");
@@ -114,7 +139,7 @@ fn quickstart_playbook_on_a_lab() {
         "{text}"
     );
     assert!(text.contains("+    \"enabled\": true,"), "{text}");
-    let after = lab.snapshot(NODES);
+    let after = host_snapshot(&lab, NODES);
     assert!(
         changed_files(&before, &after).is_empty(),
         "--check changed {:?}",
@@ -129,6 +154,24 @@ fn quickstart_playbook_on_a_lab() {
     assert!(state == "running" || state == "ready", "{state}");
     let v = r.task(QUICKSTART_VOLUME_TASK, "localhost");
     assert_eq!(v["state"], "healthy", "{v}");
+    // SPDK itself (spdk-sim or spdk_tgt, asked with SPDK's own client) serves the volume:
+    // the raid1 and its frontend on the attach node, a replica lvol on each replica node.
+    let on_node1 = lab.objects("node-1");
+    assert!(has(&on_node1, "raid data"), "{on_node1:?}");
+    let replica_nodes: Vec<&str> = v["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["node"].as_str().unwrap())
+        .collect();
+    for n in &replica_nodes {
+        let objs = lab.objects(n);
+        assert!(
+            objs.iter()
+                .any(|o| o.starts_with("lvol ") && o.contains("/data-r-")),
+            "{n}: {objs:?}"
+        );
+    }
     // The disk of node-1 that holds no replica of it, for the block disk checks below.
     let used: Vec<&str> = v["replicas"]
         .as_array()
@@ -145,23 +188,25 @@ fn quickstart_playbook_on_a_lab() {
 
     // The volume example over SSH: replicas on node-1 and node-2 (node-3 waits for its
     // reboot), the remote one exported over NVMe-oF between the nodes' addresses. Check
-    // mode creates nothing; a second run changes nothing; then it is deleted.
-    let vol = repo_root()
+    // mode creates nothing; a second run changes nothing; then it is deleted, and SPDK has
+    // nothing of it left on any node.
+    let vol = bins::repo_root()
         .join("examples/ansible/volume.yml")
         .display()
         .to_string();
-    let before = lab.snapshot(NODES);
+    let before = host_snapshot(&lab, NODES);
     let r = ans.playbook(&["-i", &inv, &vol, "--check", "--diff"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     let t = r.task(VOLUME_TASK, "localhost");
     assert_eq!(t["changed"], true, "{t}");
     assert_eq!(t["diff"]["after"]["replicas"][0]["state"], "planned", "{t}");
-    let after = lab.snapshot(NODES);
+    let after = host_snapshot(&lab, NODES);
     assert!(
         changed_files(&before, &after).is_empty(),
         "--check changed {:?}",
         changed_files(&before, &after)
     );
+    assert_eq!(volume_objects(&lab, "data-1"), Vec::<String>::new());
     let r = ans.playbook(&["-i", &inv, &vol]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     let t = r.task(VOLUME_TASK, "localhost");
@@ -173,14 +218,29 @@ fn quickstart_playbook_on_a_lab() {
         .map(|r| r["node"].as_str().unwrap())
         .collect();
     assert_eq!(nodes, ["node-1", "node-2"], "{t}");
+    // node-1 serves it through a remote replica on node-2: an NVMe-oF controller to it.
+    let objs = volume_objects(&lab, "data-1");
+    assert!(
+        objs.iter().any(|o| o.starts_with("node-1: raid data-1")),
+        "{objs:?}"
+    );
+    assert!(
+        objs.iter().any(|o| o.starts_with("node-2: subsystem ")),
+        "{objs:?}"
+    );
+    assert!(
+        objs.iter().any(|o| o.starts_with("node-1: controller ")),
+        "{objs:?}"
+    );
     let r = ans.playbook(&["-i", &inv, &vol]);
     assert_eq!(r.stat("localhost", "changed"), 0, "{}", r.text);
     let r = ans.playbook(&["-i", &inv, &vol, "-e", "volume_state=absent"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     assert_eq!(r.stat("localhost", "changed"), 1, "{}", r.text);
+    assert_eq!(volume_objects(&lab, "data-1"), Vec::<String>::new());
 
     // Bad options fail naming the option, and change nothing.
-    let before = lab.snapshot(NODES);
+    let before = host_snapshot(&lab, NODES);
     let r = ans.playbook(&["-i", &inv, &qs, "-e", "hugepage_limit_mib=3"]);
     assert_ne!(r.code, Some(0));
     let msg = r.task(SETTING_TASK, "localhost")["msg"].to_string();
@@ -201,7 +261,7 @@ fn quickstart_playbook_on_a_lab() {
         msg.contains("ssh_known_hosts_file: /nonexistent/known_hosts: "),
         "{msg}"
     );
-    let after = lab.snapshot(NODES);
+    let after = host_snapshot(&lab, NODES);
     assert!(changed_files(&before, &after).is_empty());
 
     // A block disk on node-1 (its engine runs now; the one without a replica of the
@@ -219,11 +279,11 @@ fn quickstart_playbook_on_a_lab() {
         .to_string()
     };
     let (present, absent) = (disk("present"), disk("absent"));
-    let before = lab.snapshot(NODES);
+    let before = host_snapshot(&lab, NODES);
     let r = ans.playbook(&["-i", &inv, &present, "--check", "--diff"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     assert_eq!(r.task("disk", "localhost")["changed"], true);
-    assert!(changed_files(&before, &lab.snapshot(NODES)).is_empty());
+    assert!(changed_files(&before, &host_snapshot(&lab, NODES)).is_empty());
     let r = ans.playbook(&["-i", &inv, &present]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     let t = r.task("disk", "localhost");
@@ -257,6 +317,7 @@ fn quickstart_playbook_on_a_lab() {
         r.task(VOLUME_TASK, "localhost")["msg"],
         "volume data removed"
     );
+    assert_eq!(volume_objects(&lab, "data"), Vec::<String>::new());
 
     // node_v2 on the nodes themselves (over the inventory's SSH), against each node's own
     // executor socket: check mode predicts per node, then node-1 alone is changed.
@@ -264,7 +325,7 @@ fn quickstart_playbook_on_a_lab() {
         "on-nodes.yml",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: local override\n      v2engine.storage.node_v2:\n        node: \"{{ v2engine_node }}\"\n        executor_socket: \"{{ v2engine_nodes[v2engine_node].endpoint | regex_replace('^ssh://[^/]+', '') }}\"\n        hugepage_limit_mib: 512\n",
     );
-    let before = lab.snapshot(NODES);
+    let before = host_snapshot(&lab, NODES);
     let r = ans.playbook(&["-i", &inv, on_nodes.to_str().unwrap(), "--check"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     for (node, reboot) in [("node-1", false), ("node-2", false), ("node-3", true)] {
@@ -272,7 +333,7 @@ fn quickstart_playbook_on_a_lab() {
         assert_eq!(t["changed"], true, "{node}: {t}");
         assert_eq!(t["reboot_required"], reboot, "{node}: {t}");
     }
-    assert!(changed_files(&before, &lab.snapshot(NODES)).is_empty());
+    assert!(changed_files(&before, &host_snapshot(&lab, NODES)).is_empty());
     let r = ans.playbook(&["-i", &inv, on_nodes.to_str().unwrap(), "--limit", "node-1"]);
     assert_eq!(r.code, Some(0), "{}", r.text);
     let t = r.task("local override", "node-1");
@@ -281,56 +342,44 @@ fn quickstart_playbook_on_a_lab() {
         (json!(true), json!(256))
     );
     let stored = |n: &str| {
-        lab.node_dir(n)
+        node_dir(&lab, n)
             .join("state/records/node_v2/node-1.json")
             .exists()
     };
     assert!(stored("node-1") && !stored("node-2"));
-}
-
-/// Runs terraform (bounded) in `dir`; asserts success.
-fn terraform(dir: &Path, cli_config: &Path, args: &[&str]) -> String {
-    let child = Command::new(terraform_bin())
-        .args(args)
-        .current_dir(dir)
-        .env("TF_CLI_CONFIG_FILE", cli_config)
-        .env("TF_IN_AUTOMATION", "1")
-        .env("CHECKPOINT_DISABLE", "1")
-        .env_remove("TF_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let o = wait_bounded(child, Duration::from_secs(300), "terraform");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    eprintln!(
+        "quickstart_playbook_on_a_lab on {}: {:.1} s",
+        lane.name(),
+        started.elapsed().as_secs_f64()
     );
-    assert!(o.status.success(), "terraform {args:?} failed:\n{text}");
-    text
 }
 
-/// Per node: every record (kind/name → spec and deleted; revisions ignored).
-fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
-    // Each lab has its own loop devices: a disk's path is compared by its place in the
-    // lab's `disks` map (node, index), not by device name.
-    let tfvars: Value =
-        serde_json::from_slice(&std::fs::read(lab.dir.join("terraform.tfvars.json")).unwrap())
-            .unwrap();
-    let mut disk_ids = BTreeMap::new();
-    for (node, paths) in tfvars["disks"].as_object().unwrap() {
+/// Disk path → `<node> disk #<n>`: each lab has its own loop devices, so a disk's path is
+/// compared by its place in the lab's `disks` map, not by device name.
+fn disk_ids(lab: &Lab) -> BTreeMap<String, String> {
+    let mut ids = BTreeMap::new();
+    for (node, paths) in tfvars(lab)["disks"].as_object().unwrap() {
         for (i, p) in paths.as_array().unwrap().iter().enumerate() {
-            disk_ids.insert(
+            ids.insert(
                 p.as_str().unwrap().to_string(),
                 format!("{node} disk #{}", i + 1),
             );
         }
     }
+    ids
+}
+
+fn tfvars(lab: &Lab) -> Value {
+    serde_json::from_slice(&std::fs::read(lab.dir.join("terraform.tfvars.json")).unwrap()).unwrap()
+}
+
+/// Per node: every record (kind/name → spec and deleted; revisions ignored).
+fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
+    let disk_ids = disk_ids(lab);
     (1..=NODES)
         .map(|i| {
             let node = format!("node-{i}");
-            let dir = lab.node_dir(&node).join("state/records");
+            let dir = node_dir(lab, &node).join("state/records");
             let recs = snapshot(std::slice::from_ref(&dir))
                 .into_iter()
                 .map(|(p, bytes)| {
@@ -350,17 +399,18 @@ fn records(lab: &Lab) -> BTreeMap<String, BTreeMap<String, Value>> {
 
 /// Per node: the host's files other than records (boot configuration, hugepage baseline,
 /// the simulated host's memory and modules, the engine's spec), by path relative to the
-/// node's directory. The lab's own directory reads `LAB`; the engine's pid and start time
-/// (a process, not host state) are left out.
+/// node's directory. The lab's own directory reads `LAB`, a node's address `ADDR(node)`, a
+/// disk's path `<node> disk #<n>`; the engine's pid and start time (a process, not host
+/// state) are left out, and so is a real engine's log (timestamps, its pid; checked by
+/// [`assert_engine_logs`] instead).
 fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
     let lab_dir = lab.dir.display().to_string();
-    // Each lab has its own subnet: a node's address (in the volumes' export and engine
-    // files) reads `ADDR(node)`.
     let addresses = node_addresses(lab);
+    let disk_ids = disk_ids(lab);
     (1..=NODES)
         .map(|i| {
             let node = format!("node-{i}");
-            let nd = lab.node_dir(&node);
+            let nd = node_dir(lab, &node);
             let files = snapshot(&[nd.join("root"), nd.join("state"), nd.join("sim-host.json")])
                 .into_iter()
                 .map(|(p, b)| {
@@ -368,6 +418,9 @@ fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
                     let mut text = String::from_utf8_lossy(&b).replace(&lab_dir, "LAB");
                     for (n, a) in &addresses {
                         text = text.replace(&format!("\"{a}\""), &format!("\"ADDR({n})\""));
+                    }
+                    for (path, id) in &disk_ids {
+                        text = text.replace(&format!("\"{path}\""), &format!("\"{id}\""));
                     }
                     if rel.ends_with("engine.pid.json") {
                         let mut v: Value = serde_json::from_str(&text).unwrap();
@@ -379,6 +432,7 @@ fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
                     (rel, text)
                 })
                 .filter(|(rel, _)| !rel.starts_with("state/records"))
+                .filter(|(rel, _)| !(lab.lane.is_real() && is_engine_log(Path::new(rel))))
                 .collect();
             (node, files)
         })
@@ -387,10 +441,7 @@ fn host_files(lab: &Lab) -> BTreeMap<String, BTreeMap<String, String>> {
 
 /// Node name → its address on the lab's network (from its ssh:// endpoint).
 fn node_addresses(lab: &Lab) -> BTreeMap<String, String> {
-    let vars: Value =
-        serde_json::from_slice(&std::fs::read(lab.dir.join("terraform.tfvars.json")).unwrap())
-            .unwrap();
-    vars["nodes"]
+    tfvars(lab)["nodes"]
         .as_object()
         .unwrap()
         .iter()
@@ -409,11 +460,42 @@ fn node_addresses(lab: &Lab) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// What each running engine printed: on spdk-sim its one ready line (it prints nothing else
+/// unless something fails); on a real SPDK, its start as the version the executor reports,
+/// and the NVMe/TCP listener of the volume's export (node-2) or frontend (node-1) on the
+/// node's own address.
+fn assert_engine_logs(lab: &Lab, statuses: &BTreeMap<String, client::v1::NodeStatus>) {
+    let addresses = node_addresses(lab);
+    for node in ENGINE_NODES {
+        let log = engine_log(lab, node);
+        if lab.lane.is_real() {
+            let version = &statuses[node].spdk_version;
+            assert!(
+                !version.is_empty() && log.contains(&format!("Starting {version} ")),
+                "{node} on {}: the log does not show {version:?} starting:\n{log}",
+                lab.lane.name()
+            );
+            let listening = format!("NVMe/TCP Target Listening on {} port ", addresses[node]);
+            assert!(
+                log.contains(&listening),
+                "{node}: no {listening:?} in:\n{log}"
+            );
+        } else {
+            let ready = format!(
+                "stand-in ready, RPC socket {}",
+                lab.spdk_socket(node).display()
+            );
+            assert!(
+                log.lines().count() == 1 && log.starts_with("spdk-sim: ") && log.contains(&ready),
+                "{node}: spdk-sim printed more than its ready line:\n{log}"
+            );
+        }
+    }
+}
+
 /// Per node: the executor's full status, revisions zeroed.
 fn statuses(lab: &Lab) -> BTreeMap<String, client::v1::NodeStatus> {
-    let vars: Value =
-        serde_json::from_slice(&std::fs::read(lab.dir.join("terraform.tfvars.json")).unwrap())
-            .unwrap();
+    let vars = tfvars(lab);
     let endpoints: BTreeMap<String, Endpoint> = vars["nodes"]
         .as_object()
         .unwrap()
@@ -449,39 +531,31 @@ fn statuses(lab: &Lab) -> BTreeMap<String, client::v1::NodeStatus> {
 
 #[test]
 fn terraform_and_the_playbook_set_up_the_same_lab() {
+    let started = Instant::now();
+    let lane = lane();
     let tmp = tempfile::tempdir().unwrap();
-    venv_bin("ansible-playbook");
+    bins::venv_bin("ansible-playbook");
     // `lab up` puts the provider next to it into the lab's Terraform mirror.
-    common::sibling_bin("terraform-provider-v2engine");
-    let lab_tf = Lab::up(&tmp.path().join("lab-terraform"), NODES);
-    let lab_pb = Lab::up(&tmp.path().join("lab-playbook"), NODES);
+    bins::bin("terraform-provider-v2engine");
+    let lab_tf = Lab::up(&tmp.path().join("lab-terraform"), NODES, &lane);
+    let lab_pb = Lab::up(&tmp.path().join("lab-playbook"), NODES, &lane);
 
     // Lab A: the Terraform quickstart, with the provider the lab put into its mirror.
-    let tf_dir = tmp.path().join("tf");
-    std::fs::create_dir_all(&tf_dir).unwrap();
-    for f in ["main.tf", "variables.tf"] {
-        std::fs::copy(
-            repo_root().join("examples/quickstart").join(f),
-            tf_dir.join(f),
-        )
-        .unwrap();
-    }
-    let rc = lab_tf.dir.join("terraformrc");
-    let vars = format!(
-        "-var-file={}",
-        lab_tf.dir.join("terraform.tfvars.json").display()
-    );
-    terraform(&tf_dir, &rc, &["init", "-input=false", "-no-color"]);
-    terraform(
-        &tf_dir,
-        &rc,
-        &["apply", "-auto-approve", "-input=false", "-no-color", &vars],
-    );
+    let tf = Tf::new(tmp.path(), "tf", &lab_tf.terraformrc());
+    tf.copy_example("quickstart");
+    tf.init();
+    tf.ok(&[
+        "apply",
+        "-auto-approve",
+        "-input=false",
+        "-no-color",
+        &lab_tf.tfvars_arg(),
+    ]);
 
     // Lab B: the playbook.
     let ans = Ansible::new(tmp.path(), tmp.path());
     stage_collection(tmp.path());
-    let r = ans.playbook(&["-i", lab_pb.inventory().to_str().unwrap(), &quickstart()]);
+    let r = ans.playbook(&["-i", inventory(&lab_pb).to_str().unwrap(), &quickstart()]);
     assert_eq!(r.code, Some(0), "{}", r.text);
 
     let (rec_tf, rec_pb) = (records(&lab_tf), records(&lab_pb));
@@ -496,9 +570,33 @@ fn terraform_and_the_playbook_set_up_the_same_lab() {
         st_tf["node-1"]
     );
     assert_eq!(st_tf, st_pb, "node statuses differ");
+    assert_engine_logs(&lab_tf, &st_tf);
+    assert_engine_logs(&lab_pb, &st_pb);
     assert_eq!(
         host_files(&lab_tf),
         host_files(&lab_pb),
         "host files differ"
+    );
+    // And SPDK serves the same volume objects in both (names carry each replica's own
+    // random suffix: compared by kind and node).
+    let kinds = |lab: &Lab| -> Vec<String> {
+        let mut v: Vec<String> = ENGINE_NODES
+            .iter()
+            .flat_map(|node| {
+                lab.objects(node)
+                    .into_iter()
+                    .map(move |o| format!("{node}: {}", o.split(' ').next().unwrap_or("?")))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (k_tf, k_pb) = (kinds(&lab_tf), kinds(&lab_pb));
+    assert!(k_tf.contains(&"node-1: raid".to_string()), "{k_tf:?}");
+    assert_eq!(k_tf, k_pb, "SPDK objects differ");
+    eprintln!(
+        "terraform_and_the_playbook_set_up_the_same_lab on {}: {:.1} s",
+        lane.name(),
+        started.elapsed().as_secs_f64()
     );
 }
