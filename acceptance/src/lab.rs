@@ -29,6 +29,11 @@ impl Lab {
         let out = Command::new(bins::bin("v2engine-lab"))
             .args(["up", "--nodes", &nodes.to_string(), "--disk-size-mib", "64"])
             .args(lane.lab_args())
+            .args(
+                std::env::var("TMP_EXTRA")
+                    .map(|v| v.split(' ').map(String::from).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            )
             .arg("--dir")
             .arg(dir)
             .output()
@@ -79,23 +84,27 @@ impl Lab {
     /// SPDK's own Python client (`spdk-rpc` of the venv, PyPI `spdk`) calling `method` on
     /// `node`'s engine socket; its JSON answer.
     pub fn spdk(&self, node: &str, method: &[&str]) -> serde_json::Value {
+        self.try_spdk(node, method)
+            .unwrap_or_else(|e| panic!("spdk-rpc {method:?} on {node}: {e}"))
+    }
+
+    /// [`Lab::spdk`], the failure returned (an engine still starting, say).
+    pub fn try_spdk(&self, node: &str, method: &[&str]) -> Result<serde_json::Value, String> {
         let out = Command::new(bins::venv_bin("spdk-rpc"))
             .arg("-s")
             .arg(self.spdk_socket(node))
             .args(method)
             .output()
-            .expect("run spdk-rpc");
-        assert!(
-            out.status.success(),
-            "spdk-rpc {method:?} on {node}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.stdout.iter().all(|b| b.is_ascii_whitespace()) {
-            return serde_json::Value::Null;
+            .map_err(|e| format!("cannot run spdk-rpc: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "spdk-rpc {method:?} on {node} printed no JSON ({e}): {}",
+        if out.stdout.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| {
+            format!(
+                "printed no JSON ({e}): {}",
                 String::from_utf8_lossy(&out.stdout)
             )
         })

@@ -42,9 +42,12 @@ impl Tf {
         std::fs::write(self.dir.join(name), text).expect("write a .tf file");
     }
 
-    /// Starts terraform with `args` without waiting (for crash tests).
+    /// Starts terraform with `args` without waiting, as the leader of its own process group
+    /// (its provider processes join it), so [`kill_group`] reaches them all.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
         self.command(args)
+            .process_group(0)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -68,8 +71,7 @@ impl Tf {
         let deadline = Instant::now() + Duration::from_secs(600);
         while child.try_wait().expect("wait for terraform").is_none() {
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 panic!("terraform {args:?} did not finish in 10 minutes");
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -122,6 +124,16 @@ impl Tf {
     pub fn output(&self, name: &str) -> serde_json::Value {
         self.show_json(None)["values"]["outputs"][name]["value"].clone()
     }
+}
+
+/// SIGKILL to terraform and every process of its group (its providers): a crash of the
+/// whole front-end, as a killed CI job sees it. Waits for terraform itself.
+pub fn kill_group(child: &mut std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn text(o: &Output) -> String {
