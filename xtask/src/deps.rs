@@ -251,8 +251,9 @@ pub fn workspace_graph() -> Result<(Graph, String), DepsError> {
 pub fn check_workspace() -> Result<String, DepsError> {
     let (g, host) = workspace_graph()?;
     let n = g.check(RULES)?;
+    let packages = g.reachable_from_members().len();
     Ok(format!(
-        "dependency rules hold for {n} crates (platform {host})"
+        "dependency rules hold for {n} crates ({packages} packages reached on {host})"
     ))
 }
 
