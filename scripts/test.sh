@@ -19,7 +19,7 @@ if [ "${CI:-}" = true ] || [ "${V2ENGINE_FRESH_CARGO_HOME:-}" = 1 ]; then
   echo "== fresh CARGO_HOME $CARGO_HOME (CI=${CI:-} V2ENGINE_FRESH_CARGO_HOME=${V2ENGINE_FRESH_CARGO_HOME:-}): ~/.cargo is not used, every crate is downloaded"
   host=$(rustc -vV | sed -n 's/^host: //p')
   SECONDS=0
-  cargo fetch --locked --target "$host"
+  cargo fetch --quiet --locked --target "$host"
   echo "== fetched $(find "$CARGO_HOME/registry/cache" -name '*.crate' | wc -l) crates for $host in ${SECONDS} s"
 fi
 
