@@ -31,9 +31,18 @@ if ! command -v terraform >/dev/null 2>&1; then
 fi
 
 VENV="${V2ENGINE_VENV:-$PWD/.venv}"
-if [ ! -x "$VENV/bin/ansible-playbook" ] || [ ! -x "$VENV/bin/spdk-rpc" ]; then
+# A venv left by an earlier run is reused only when it holds exactly what is pinned here.
+venv_ok() {
+  [ -x "$VENV/bin/ansible-playbook" ] && [ -x "$VENV/bin/spdk-rpc" ] && "$VENV/bin/python" - <<'PY'
+import importlib.metadata as m, sys
+ansible = tuple(int(x) for x in m.version("ansible-core").split(".")[:2])
+sys.exit(0 if m.version("spdk") == "25.5" and (2, 17) <= ansible < (2, 19) else 1)
+PY
+}
+if ! venv_ok 2>/dev/null; then
   echo "setup: creating Python venv $VENV (ansible-core, spdk==25.5)"
-  python3 -m venv "$VENV"
+  python3 -m venv --clear "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.17,<2.19' 'spdk==25.5'
+  venv_ok || { echo "setup: the venv $VENV does not hold ansible-core 2.17/2.18 and spdk 25.5 after install" >&2; exit 1; }
 fi
 echo "setup: ready (venv $VENV)"

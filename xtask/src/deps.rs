@@ -1,4 +1,9 @@
 //! Crate dependency rules, checked against `cargo metadata`.
+//!
+//! The graph is the one of this machine's platform (`--filter-platform` with the host triple
+//! that `rustc -vV` reports): cargo then needs, and downloads if missing, only the crates a
+//! build here uses, never those of other platforms (windows, android, wasm). It does not run
+//! `--offline`, so it works with an empty cargo home, as on a fresh machine.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -8,6 +13,9 @@ use serde_json::Value;
 /// What can go wrong checking the rules.
 #[derive(Debug, thiserror::Error)]
 pub enum DepsError {
+    /// `rustc -vV` could not run, failed, or named no host triple.
+    #[error("rustc -vV (to find the host triple): {0}")]
+    Rustc(String),
     /// `cargo metadata` could not run or failed.
     #[error("cargo metadata failed: {0}")]
     Metadata(String),
@@ -143,6 +151,14 @@ impl Graph {
         Ok(g)
     }
 
+    /// Every package some workspace member reaches through normal dependencies.
+    pub fn reachable_from_members(&self) -> BTreeSet<String> {
+        self.members
+            .iter()
+            .flat_map(|m| self.reachable(m))
+            .collect()
+    }
+
     /// Every package `krate` reaches through normal dependencies.
     pub fn reachable(&self, krate: &str) -> BTreeSet<String> {
         let mut seen = BTreeSet::new();
@@ -189,23 +205,56 @@ impl Graph {
     }
 }
 
-/// Runs `cargo metadata` on this workspace and checks [`RULES`].
-pub fn check_workspace() -> Result<String, DepsError> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .output()
-        .map_err(|e| DepsError::Metadata(e.to_string()))?;
+/// The host triple from the output of `rustc -vV` (its `host: ` line).
+pub fn host_triple(rustc_vv: &str) -> Result<String, DepsError> {
+    rustc_vv
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| DepsError::Rustc(format!("no `host:` line in its output: {rustc_vv:?}")))
+}
+
+/// Runs `cmd` and returns its stdout; `what` names the command in errors.
+fn run(cmd: &mut Command, what: fn(String) -> DepsError) -> Result<Vec<u8>, DepsError> {
+    let out = cmd.output().map_err(|e| what(e.to_string()))?;
     if !out.status.success() {
-        return Err(DepsError::Metadata(
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ));
+        return Err(what(String::from_utf8_lossy(&out.stderr).into_owned()));
     }
+    Ok(out.stdout)
+}
+
+/// The workspace's graph for this machine's platform, and that platform's triple.
+pub fn workspace_graph() -> Result<(Graph, String), DepsError> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let vv = run(Command::new(rustc).arg("-vV"), DepsError::Rustc)?;
+    let host = host_triple(&String::from_utf8_lossy(&vv))?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let stdout = run(
+        Command::new(cargo).args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--filter-platform",
+            &host,
+        ]),
+        DepsError::Metadata,
+    )?;
     let meta: Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| DepsError::Malformed(e.to_string()))?;
-    let g = Graph::from_metadata(&meta)?;
+        serde_json::from_slice(&stdout).map_err(|e| DepsError::Malformed(e.to_string()))?;
+    Ok((Graph::from_metadata(&meta)?, host))
+}
+
+/// Runs `cargo metadata` for this machine's platform on this workspace and checks [`RULES`].
+pub fn check_workspace() -> Result<String, DepsError> {
+    let (g, host) = workspace_graph()?;
     let n = g.check(RULES)?;
-    Ok(format!("dependency rules hold for {n} crates"))
+    let packages = g.reachable_from_members().len();
+    Ok(format!(
+        "dependency rules hold for {n} crates ({packages} packages reached on {host})"
+    ))
 }
 
 #[cfg(test)]
@@ -253,6 +302,37 @@ mod tests {
     fn transitive_edges_count() {
         let g = Graph::from_metadata(&meta()).unwrap();
         assert!(g.reachable("v2engine-client").contains("tokio"));
+    }
+
+    #[test]
+    fn host_triple_comes_from_the_host_line() {
+        let vv = "rustc 1.95.0 (59807616e 2026-04-14)\nbinary: rustc\n\
+                  host: x86_64-unknown-linux-gnu\nrelease: 1.95.0\n";
+        assert_eq!(host_triple(vv).unwrap(), "x86_64-unknown-linux-gnu");
+        let err = host_triple("rustc 1.95.0\nrelease: 1.95.0\n").unwrap_err();
+        assert!(err.to_string().contains("no `host:` line"), "{err}");
+    }
+
+    #[test]
+    fn the_graph_is_this_platforms_only() {
+        // Cargo.lock holds windows and android crates (chrono, tokio, ring reach them on those
+        // platforms); a build here never downloads them, so the check must not need them.
+        let (g, host) = workspace_graph().unwrap();
+        let lock = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"),
+        )
+        .unwrap();
+        let reach = g.reachable_from_members();
+        assert!(reach.contains("tokio"), "{reach:?}");
+        if host.contains("linux") {
+            for other in ["windows-sys", "android_system_properties"] {
+                assert!(
+                    lock.contains(&format!("name = \"{other}\"")),
+                    "{other} not in Cargo.lock"
+                );
+                assert!(!reach.contains(other), "{other} is in the {host} graph");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Terraform registry docs (docs/index.md, docs/resources/*, docs/data-sources/*) generated
 //! from the provider schema (itself generated from the model) and the examples/ files.
-//! `docs/guides/` is written by hand and left alone.
+//! `docs/guides/` and `docs/design.md` (the product's semantics) are written by hand and left
+//! alone: only the generated files are compared, so hand-written ones never make the check
+//! fail; a test holds design.md to naming every resource and data source the provider serves.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -277,6 +279,26 @@ mod tests {
     #[test]
     fn committed_docs_match_the_model() {
         check(&repo_root()).unwrap();
+    }
+
+    #[test]
+    fn the_design_names_every_resource_and_data_source() {
+        let design = read(&repo_root().join("docs/design.md")).unwrap();
+        let schema = provider::schema::provider_schema().unwrap();
+        let names: Vec<&String> = schema
+            .resources
+            .keys()
+            .chain(schema.data_sources.keys())
+            .collect();
+        assert!(names.len() >= 8, "{names:?}");
+        for name in names {
+            assert!(
+                design.contains(&format!("`{name}`")),
+                "docs/design.md does not name {name}"
+            );
+        }
+        let generated = generate(&repo_root()).unwrap();
+        assert!(!generated.contains_key(&PathBuf::from("docs/design.md")));
     }
 
     #[test]

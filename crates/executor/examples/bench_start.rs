@@ -5,7 +5,7 @@
 //! spawns `serve` on a temp socket and times until the socket answers GetNodeStatus, then
 //! reads VmRSS from /proc/PID/status and the CPU ticks spent during 2 s of idleness.
 //! Runs with SimHost and with LinuxHost on this machine (no records, so nothing changes).
-//! Targets (DESIGN.md): ready ≤ 100 ms, idle RSS ≤ 10 MiB, zero CPU when idle.
+//! Targets (docs/design.md): ready ≤ 100 ms, idle RSS ≤ 10 MiB, zero CPU when idle.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

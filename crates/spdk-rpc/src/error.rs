@@ -7,7 +7,7 @@
 //! text only in the message). [`classify`] therefore looks at the code *and* the message; the
 //! original code and message are always kept in [`RpcError`].
 //!
-//! What v24.09 sends and how it is classified (from shared/spdk/error_table.md):
+//! What v24.09 sends and how it is classified (from fixtures/spdk/error_table.md):
 //!
 //! | kind | codes and messages |
 //! |---|---|

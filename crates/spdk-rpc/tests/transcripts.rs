@@ -1,4 +1,4 @@
-//! The client against what a real spdk_tgt v24.09 answered (shared/spdk/raw.jsonl and
+//! The client against what a real spdk_tgt v24.09 answered (fixtures/spdk/raw.jsonl and
 //! error_table.md): every successful answer of a typed method parses into its typed result,
 //! every error answer maps to the right kind with code and message kept, every request SPDK
 //! accepted can be expressed by the typed request structs with the same keys, and a replay of
@@ -21,7 +21,7 @@ use spdk_rpc::types::nvmf::*;
 use spdk_rpc::types::raid::*;
 use spdk_rpc::types::system::*;
 use spdk_rpc::{Error, ErrorKind, RpcError, RpcRequest, SpdkClient, classify};
-use support::{Exchange, FakeServer, Reply, load_exchanges, rewrite_id, shared_spdk_dir};
+use support::{Exchange, FakeServer, Reply, load_exchanges, rewrite_id, spdk_fixtures_dir};
 
 /// How a typed request relates to a recorded exchange.
 #[derive(Debug, PartialEq)]
@@ -364,7 +364,8 @@ fn every_recorded_error_maps_to_its_kind_keeping_code_and_message() {
 
 #[test]
 fn every_row_of_the_error_table_maps_to_its_kind() {
-    let text = std::fs::read_to_string(shared_spdk_dir().join("error_table.md")).unwrap();
+    let path = spdk_fixtures_dir().join("error_table.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     let mut rows = 0;
     for line in text
         .lines()

@@ -2,7 +2,7 @@
 //!
 //! It speaks SPDK's JSON-RPC on a Unix socket with SPDK's framing, parameter names, result
 //! shapes, error codes and messages (as recorded from a real v24.09 target in
-//! `shared/spdk/`), keeps lvstores on the backing device so they survive a restart, opens real
+//! `fixtures/spdk/`), keeps lvstores on the backing device so they survive a restart, opens real
 //! TCP listeners for NVMe-oF subsystems and connects them between simulators with a small
 //! protocol of its own. It has no data path.
 //!

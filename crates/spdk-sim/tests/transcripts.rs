@@ -1,4 +1,4 @@
-//! Replays /work/shared/spdk/raw.jsonl (what a real SPDK v24.09 spdk_tgt answered) against
+//! Replays fixtures/spdk/raw.jsonl (what a real SPDK v24.09 spdk_tgt answered) against
 //! fresh simulators, in order, and compares every answer with the recorded one.
 //!
 //! Device paths become temp sparse files, 10.250.0.1 becomes 127.0.0.1 and ports become free
@@ -35,29 +35,14 @@ struct Exchange {
     response: String,
 }
 
+/// The recorded SPDK answers: the repository's `fixtures/spdk/` (see its README.md).
 fn transcripts_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("SPDK_TRANSCRIPTS_DIR") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../../../shared/spdk"),
-        manifest.join("../../shared/spdk"),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.join("raw.jsonl").exists())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "raw.jsonl not found next to the workspace (shared/spdk); set SPDK_TRANSCRIPTS_DIR"
-            )
-        })
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/spdk")
 }
 
 fn load() -> Vec<Exchange> {
-    let text =
-        std::fs::read_to_string(transcripts_dir().join("raw.jsonl")).expect("read raw.jsonl");
+    let path = transcripts_dir().join("raw.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     text.lines()
         .enumerate()
         .map(|(index, line)| {

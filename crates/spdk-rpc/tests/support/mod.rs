@@ -1,4 +1,4 @@
-//! Test support: the recorded exchanges of shared/spdk/raw.jsonl, and a tiny fake spdk_tgt
+//! Test support: the recorded exchanges of fixtures/spdk/raw.jsonl, and a tiny fake spdk_tgt
 //! on a Unix socket in a temp dir.
 //!
 //! The fake server decodes requests with serde_json's own stream deserializer (not the
@@ -19,26 +19,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-/// Directory of the recorded SPDK material (`shared/spdk`).
-pub fn shared_spdk_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("V2ENGINE_SHARED_SPDK") {
-        return PathBuf::from(dir);
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // crates/spdk-rpc -> <checkout> -> its parent holds shared/.
-    let candidates = [
-        manifest.join("../../../shared/spdk"),
-        manifest.join("../../shared/spdk"),
-    ];
-    for c in &candidates {
-        if c.join("raw.jsonl").is_file() {
-            return c.clone();
-        }
-    }
-    panic!(
-        "shared/spdk/raw.jsonl not found beside the checkout (tried {candidates:?}); \
-         set V2ENGINE_SHARED_SPDK"
-    );
+/// The recorded SPDK answers: the repository's `fixtures/spdk/` (what a real spdk_tgt v24.09
+/// answered; see its README.md).
+pub fn spdk_fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/spdk")
 }
 
 /// One recorded exchange.
@@ -85,7 +69,7 @@ impl Exchange {
 
 /// Every exchange of raw.jsonl.
 pub fn load_exchanges() -> Vec<Exchange> {
-    let path = shared_spdk_dir().join("raw.jsonl");
+    let path = spdk_fixtures_dir().join("raw.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     text.lines()
         .enumerate()
