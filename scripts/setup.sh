@@ -13,6 +13,24 @@ need_root() {
 }
 
 apt_packages=(openssh-server openssh-client iproute2 util-linux e2fsprogs fdisk procps python3-venv)
+# What upstream SPDK builds need at run time (shared/spdk/real/README.md), installed when the
+# real-SPDK lanes can run: builds under $V2ENGINE_SPDK_REAL (default ../shared/spdk/real).
+spdk_runtime=(librte-eal23 librte-kvargs23 librte-telemetry23 librte-ring23 librte-mempool23
+  librte-mempool-ring23 librte-pci23 librte-bus-pci23 librte-power23 librte-timer23
+  librte-ethdev23 librte-net23 librte-mbuf23 librte-meter23 librte-rcu23 libaio1 libssl3 openssl
+  libuuid1 libnuma1 libfdt1 libbsd0 libkeyutils1)
+# ... and the crypto builds (<version>-crypto) in addition.
+spdk_crypto_runtime=(libipsec-mb1 libibverbs1 ibverbs-providers libnl-3-200 libnl-route-3-200
+  librte-bus-auxiliary23 librte-bus-vdev23 librte-common-mlx5-23 librte-common-qat23
+  librte-compressdev23 librte-crypto-ipsec-mb23 librte-crypto-mlx5-23 librte-cryptodev23
+  librte-hash23 librte-security23)
+REAL_ROOT="${V2ENGINE_SPDK_REAL:-$PWD/../shared/spdk/real}"
+if compgen -G "$REAL_ROOT/*/bin/spdk_tgt" >/dev/null; then
+  apt_packages+=("${spdk_runtime[@]}")
+  if compgen -G "$REAL_ROOT/*-crypto/bin/spdk_tgt" >/dev/null; then
+    apt_packages+=("${spdk_crypto_runtime[@]}")
+  fi
+fi
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
