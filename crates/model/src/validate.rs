@@ -104,15 +104,15 @@ pub fn check_hugepage_mib(mib: i64) -> Result<u64, String> {
     if mib <= 0 {
         return Err(format!("must be a positive number of MiB, got {mib}"));
     }
+    if mib % 2 != 0 {
+        return Err(format!(
+            "must be a multiple of 2 MiB (the hugepage size), got {mib}"
+        ));
+    }
     if mib < MIN_HUGEPAGE_MIB {
         return Err(format!(
             "SPDK needs at least {MIN_HUGEPAGE_MIB} MiB: below that spdk_tgt's fixed memory \
              leaves no room for its I/O buffer pools and it does not start, got {mib}"
-        ));
-    }
-    if mib % 2 != 0 {
-        return Err(format!(
-            "must be a multiple of 2 MiB (the hugepage size), got {mib}"
         ));
     }
     if mib > 1024 * 1024 {
@@ -168,6 +168,12 @@ mod tests {
         assert!(e.starts_with("SPDK needs at least 256 MiB: "), "{e}");
         assert!(e.ends_with("got 254"), "{e}");
         assert!(check_hugepage_mib(64).is_err());
+        assert!(
+            check_hugepage_mib(3)
+                .unwrap_err()
+                .contains("multiple of 2 MiB"),
+            "an odd size is refused for that first"
+        );
         assert!(check_hugepage_mib(258).is_ok());
         assert!(check_hugepage_mib(0).is_err());
         assert!(check_hugepage_mib(-2).is_err());
