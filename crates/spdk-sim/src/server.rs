@@ -70,18 +70,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(),
 ) -> Result<(), ServeError> {
-    if let Some(path) = &config.json_config {
-        crate::startup::load(path, &config.version)?;
+    let startup = match &config.json_config {
+        Some(path) => Some((path, crate::startup::load(path, &config.version)?)),
+        None => None,
+    };
+    let shared = Arc::new(Shared::new(Target::new(
+        config.version.clone(),
+        config.rebuild_time,
+    )));
+    if let Some((path, s)) = startup {
+        crate::startup::run_calls(&shared, path, s.calls).await?;
     }
     remove_stale(&config.socket)?;
     let listener = UnixListener::bind(&config.socket).map_err(|source| ServeError::Bind {
         path: config.socket.clone(),
         source,
     })?;
-    let shared = Arc::new(Shared::new(Target::new(
-        config.version.clone(),
-        config.rebuild_time,
-    )));
     ready();
     tokio::pin!(shutdown);
     loop {

@@ -1,7 +1,9 @@
 //! spdk_tgt's JSON configuration (`-c FILE`), as far as the simulator knows it: the
 //! start-up `*_set_options` methods that size SPDK's pools (`iobuf_set_options`,
 //! `bdev_set_options`, `iscsi_set_options`), decoded as SPDK decodes them (unknown keys and
-//! wrong types refused) and checked as SPDK checks them. A configuration spdk_tgt refuses
+//! wrong types refused) and checked as SPDK checks them; every other entry is called on the
+//! new target in file order ([`run_calls`]: `bdev_aio_create`, `bdev_nvme_set_options`, ...;
+//! a method the simulator does not have is "not found"). A configuration spdk_tgt refuses
 //! makes the simulator exit non-zero with the message spdk_tgt logs, before it listens.
 //!
 //! Measured with spdk_tgt v24.09: a missing file, invalid JSON, a top level that is not an
@@ -14,8 +16,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
+use std::sync::Arc;
+
 use crate::rpc::params::{Decoder, decode};
-use crate::rpc_error::{RpcError, strerror};
+use crate::rpc_error::{METHOD_NOT_FOUND, RpcError, strerror};
+use crate::shared::Shared;
 use crate::version::SpdkVersion;
 
 /// SPDK's smallest iobuf pools and buffer sizes (lib/thread/iobuf.c).
@@ -157,6 +162,15 @@ pub struct StartupOptions {
     pub applied: Vec<String>,
 }
 
+/// A configuration file read: the pools it sets and the other calls it makes, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Startup {
+    /// The pools.
+    pub options: StartupOptions,
+    /// Every other entry: method and parameters, for [`run_calls`].
+    pub calls: Vec<(String, Option<Value>)>,
+}
+
 impl Default for StartupOptions {
     fn default() -> Self {
         Self {
@@ -257,7 +271,7 @@ fn shape(path: &Path, what: &str) -> StartupError {
 ///
 /// # Errors
 /// [`StartupError`] where spdk_tgt would exit instead of serving.
-pub fn load(path: &Path, version: &SpdkVersion) -> Result<StartupOptions, StartupError> {
+pub fn load(path: &Path, version: &SpdkVersion) -> Result<Startup, StartupError> {
     let text = std::fs::read(path).map_err(|e| StartupError::Read {
         path: path.to_owned(),
         reason: e.raw_os_error().map_or_else(|| e.to_string(), strerror),
@@ -272,17 +286,13 @@ pub fn load(path: &Path, version: &SpdkVersion) -> Result<StartupOptions, Startu
 ///
 /// # Errors
 /// As [`load`].
-pub fn apply(
-    path: &Path,
-    value: Value,
-    version: &SpdkVersion,
-) -> Result<StartupOptions, StartupError> {
+pub fn apply(path: &Path, value: Value, version: &SpdkVersion) -> Result<Startup, StartupError> {
     let Value::Object(mut top) = value else {
         return Err(shape(path, "not enclosed in {}."));
     };
-    let mut opts = StartupOptions::default();
+    let mut out = Startup::default();
     let subsystems = match top.remove("subsystems") {
-        None => return Ok(opts),
+        None => return Ok(out),
         Some(Value::Array(a)) => a,
         Some(_) => return Err(shape(path, "'subsystems' should be an array.")),
     };
@@ -303,14 +313,9 @@ pub fn apply(
                 return Err(shape(path, "config entry without a method."));
             };
             let params = entry.remove("params");
-            match opts.apply(&method, params, version) {
+            match out.options.apply(&method, params.clone(), version) {
                 Ok(true) => {}
-                Ok(false) => {
-                    return Err(StartupError::MethodNotFound {
-                        path: path.to_owned(),
-                        method,
-                    });
-                }
+                Ok(false) => out.calls.push((method, params)),
                 Err(error) => {
                     return Err(StartupError::Refused {
                         path: path.to_owned(),
@@ -321,7 +326,39 @@ pub fn apply(
             }
         }
     }
-    Ok(opts)
+    Ok(out)
+}
+
+/// Makes the configuration's other calls on the new target, in order, as spdk_tgt does
+/// before it serves.
+///
+/// # Errors
+/// The first call refused; a method the simulator does not have is
+/// [`StartupError::MethodNotFound`].
+pub async fn run_calls(
+    shared: &Arc<Shared>,
+    path: &Path,
+    calls: Vec<(String, Option<Value>)>,
+) -> Result<(), StartupError> {
+    for (method, params) in calls {
+        match crate::rpc::dispatch(shared, &method, params).await {
+            Ok(_) => {}
+            Err(e) if e.code == METHOD_NOT_FOUND => {
+                return Err(StartupError::MethodNotFound {
+                    path: path.to_owned(),
+                    method,
+                });
+            }
+            Err(error) => {
+                return Err(StartupError::Refused {
+                    path: path.to_owned(),
+                    method,
+                    error,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -334,7 +371,7 @@ mod tests {
     }
 
     fn run(v: Value) -> Result<StartupOptions, StartupError> {
-        apply(Path::new("/x/c.json"), v, &v24())
+        apply(Path::new("/x/c.json"), v, &v24()).map(|s| s.options)
     }
 
     fn one(method: &str, params: Value) -> Value {
@@ -366,6 +403,32 @@ mod tests {
     }
 
     #[test]
+    fn other_methods_are_left_for_the_target_in_order() {
+        let s = apply(
+            Path::new("c.json"),
+            json!({"subsystems": [{"subsystem": "bdev", "config": [
+                {"method": "bdev_nvme_set_options", "params": {"timeout_us": 0}},
+                {"method": "bdev_set_options", "params": {"bdev_io_pool_size": 4095}},
+                {"method": "bdev_aio_create", "params": {"name": "a", "filename": "/f"}},
+                {"method": "bdev_wait_for_examine"}]}]}),
+            &v24(),
+        )
+        .unwrap();
+        assert_eq!(s.options.applied, ["bdev_set_options"]);
+        let methods: Vec<&str> = s.calls.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(
+            methods,
+            [
+                "bdev_nvme_set_options",
+                "bdev_aio_create",
+                "bdev_wait_for_examine"
+            ]
+        );
+        assert_eq!(s.calls[1].1, Some(json!({"name": "a", "filename": "/f"})));
+        assert_eq!(s.calls[2].1, None);
+    }
+
+    #[test]
     fn what_spdk_tgt_accepts_without_effect() {
         assert_eq!(run(json!({})).unwrap(), StartupOptions::default());
         let o = run(json!({"subsystems": [{"subsystem": "nosuch", "config": []},
@@ -381,10 +444,6 @@ mod tests {
             e.ends_with("Invalid JSON configuration: not enclosed in {}."),
             "{e}"
         );
-        let e = run(one("no_such_method", json!({})))
-            .unwrap_err()
-            .to_string();
-        assert!(e.ends_with("Method 'no_such_method' was not found"), "{e}");
         // Unknown key and wrong type: -32602 "spdk_json_decode_object failed".
         for p in [
             json!({"small_pool_count": 1024, "bogus": 1}),
@@ -436,7 +495,7 @@ mod tests {
             &v,
         )
         .unwrap();
-        assert_eq!(o.applied, ["iobuf_set_options"]);
+        assert_eq!(o.options.applied, ["iobuf_set_options"]);
     }
 
     #[test]

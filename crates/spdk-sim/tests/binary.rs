@@ -118,13 +118,20 @@ fn a_json_configuration_is_applied_at_start_and_a_bad_one_ends_it() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("spdk.sock");
     let good = dir.path().join("pools.json");
+    let backing = dir.path().join("backing.img");
+    std::fs::File::create(&backing)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
     std::fs::write(
         &good,
         json!({"subsystems": [
             {"subsystem": "iobuf", "config": [{"method": "iobuf_set_options",
                 "params": {"small_pool_count": 1024, "large_pool_count": 256}}]},
             {"subsystem": "bdev", "config": [{"method": "bdev_set_options",
-                "params": {"bdev_io_pool_size": 4095, "bdev_io_cache_size": 64}}]},
+                "params": {"bdev_io_pool_size": 4095, "bdev_io_cache_size": 64}},
+                {"method": "bdev_aio_create",
+                    "params": {"name": "aio0", "filename": backing.to_str().unwrap()}}]},
             {"subsystem": "iscsi", "config": [{"method": "iscsi_set_options",
                 "params": {"max_sessions": 24, "pdu_pool_size": 4096}}]}]})
         .to_string(),
@@ -165,6 +172,10 @@ fn a_json_configuration_is_applied_at_start_and_a_bad_one_ends_it() {
         (
             r#"{"subsystems":[{"subsystem":"bdev","config":[{"method":"no_such_method"}]}]}"#,
             "Method 'no_such_method' was not found",
+        ),
+        (
+            r#"{"subsystems":[{"subsystem":"bdev","config":[{"method":"bdev_aio_create","params":{"name":"a","filename":"/nonexistent/x"}}]}]}"#,
+            "bdev_aio_create: error response: code -2",
         ),
     ] {
         std::fs::write(&bad, text).unwrap();
