@@ -125,7 +125,7 @@ pub fn v2engine_config(nodes: usize, k: usize) -> String {
          variable \"ssh_private_key_file\" { type = string }\n\
          variable \"ssh_known_hosts_file\" { type = string }\n\
          provider \"v2engine\" {\n  nodes = var.nodes\n  ssh_private_key_file = var.ssh_private_key_file\n  ssh_known_hosts_file = var.ssh_known_hosts_file\n}\n\
-         resource \"v2engine_data_engine_setting\" \"this\" {\n  enabled = true\n  hugepage_limit_mib = 64\n}\n",
+         resource \"v2engine_data_engine_setting\" \"this\" {\n  enabled = true\n  hugepage_limit_mib = 256\n}\n",
     );
     let per_node = nodes.min(k.saturating_sub(1));
     for i in 1..=per_node {

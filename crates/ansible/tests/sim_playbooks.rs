@@ -88,7 +88,7 @@ fn record(node_dir: &Path, kind: &str, name: &str) -> Option<Value> {
 const SETTING: &str = "- name: setting
   v2engine.storage.data_engine_setting:
     enabled: true
-    hugepage_limit_mib: 64
+    hugepage_limit_mib: 256
 ";
 
 #[test]
@@ -102,7 +102,7 @@ fn setting_and_node_v2_predict_apply_converge_and_remove() {
     assert_eq!(t["changed"], true);
     assert_eq!(t["reboot_required_nodes"], json!(["node-3"]));
     assert_eq!(t["nodes"]["node-3"]["reboot_required"], true);
-    assert_eq!(t["nodes"]["node-1"]["target_pages"], 32);
+    assert_eq!(t["nodes"]["node-1"]["target_pages"], 128);
     assert_eq!(t["diff"]["before"], json!({}));
     assert_eq!(t["diff"]["after"]["enabled"], true);
     assert_eq!(
@@ -124,10 +124,10 @@ fn setting_and_node_v2_predict_apply_converge_and_remove() {
         (json!(true), 1)
     );
     assert_eq!(t["reboot_required_nodes"], json!(["node-3"]));
-    assert_eq!(t["nodes"]["node-1"]["expected_pages"], 32);
+    assert_eq!(t["nodes"]["node-1"]["expected_pages"], 128);
     for n in &e.fleet.nodes {
         let rec = record(&n.dir, "data_engine_setting", "cluster").unwrap();
-        assert_eq!(rec["spec"]["hugepage_limit_mib"], 64, "{}", n.name);
+        assert_eq!(rec["spec"]["hugepage_limit_mib"], 256, "{}", n.name);
     }
     let r = e.ok("setting", SETTING, &["--diff"]);
     assert_eq!(r.stat("localhost", "changed"), 0, "{}", r.text);
@@ -204,7 +204,7 @@ fn node_v2_runs_on_the_node_against_its_local_executor() {
     let pb = e.ans.write(
         "local.yml",
         &format!(
-            "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n    - name: local\n      v2engine.storage.node_v2:\n        node: node-1\n        executor_socket: {}\n        enabled: true\n        hugepage_limit_mib: 32\n",
+            "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n    - name: local\n      v2engine.storage.node_v2:\n        node: node-1\n        executor_socket: {}\n        enabled: true\n        hugepage_limit_mib: 256\n",
             n1.socket.display()
         ),
     );
@@ -217,7 +217,7 @@ fn node_v2_runs_on_the_node_against_its_local_executor() {
         t["spdk_version"].as_str().unwrap().starts_with("SPDK"),
         "{t}"
     );
-    assert_eq!(t["hugepages_allocated"], 16);
+    assert_eq!(t["hugepages_allocated"], 128);
     assert!(record(&n1.dir, "node_v2", "node-1").is_some());
     assert!(record(&e.fleet.nodes[1].dir, "node_v2", "node-1").is_none());
     let r = e.ans.playbook(&[pb.to_str().unwrap()]);

@@ -212,7 +212,10 @@ fn volume_example_is_placed_created_grown_moved_replaced_and_deleted() {
 
     // The quickstart: engine on (node-3's waits for a reboot), disks, class `replicated`,
     // and its own volume `data` (left alone below).
-    let r = e.ok(&example("quickstart.yml"), &["-e", "hugepage_limit_mib=64"]);
+    let r = e.ok(
+        &example("quickstart.yml"),
+        &["-e", "hugepage_limit_mib=256"],
+    );
     assert_eq!(r.stat("localhost", "changed"), 4, "{}", r.text);
 
     // --check --diff: the placement, nothing created.
@@ -459,7 +462,10 @@ fn warnings(t: &Value) -> String {
 fn a_lost_replica_is_replaced_and_the_leftover_removed_when_its_node_returns() {
     let mut e = env(4, &["node-1", "node-2", "node-3"], 28_400);
     let vol = example("volume.yml");
-    let r = e.ok(&example("quickstart.yml"), &["-e", "hugepage_limit_mib=64"]);
+    let r = e.ok(
+        &example("quickstart.yml"),
+        &["-e", "hugepage_limit_mib=256"],
+    );
     assert_eq!(r.stat("localhost", "changed"), 4, "{}", r.text);
     let r = e.ok(&vol, &[]);
     let t = r.task(VOLUME_TASK, "localhost");

@@ -135,7 +135,7 @@ async fn bench(a: Args) -> Result<String, BenchError> {
     let s = Session::new(fleet, 100);
     let setting: model::DataEngineSetting = spec(
         "setting",
-        json!({"enabled": true, "hugepage_limit_mib": 64}),
+        json!({"enabled": true, "hugepage_limit_mib": 256}),
     )?;
     ops::setting::apply(&s, &setting)
         .await

@@ -5,12 +5,14 @@
 //! by starting and monitoring `spdk_tgt -m cpu_mask -s memory -r socket`; [`NoEngine`]
 //! reports nothing, and the node's state is then the preparation's.
 //!
-//! Modules: pure [`backoff`], [`machine`] (the state machine), [`spec`] (command line),
+//! Modules: pure [`backoff`], [`machine`] (the state machine), [`pools`] (SPDK's memory
+//! pools sized to the memory), [`spec`] (command line),
 //! [`usage`] (volumes using the node); I/O [`process`] (spawn, pid file, signals),
 //! [`supervisor`] (the actor), [`rpc`] (calling the engine from blocking code).
 
 pub mod backoff;
 pub mod machine;
+pub mod pools;
 pub mod process;
 pub mod rpc;
 pub mod spec;

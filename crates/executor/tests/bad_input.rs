@@ -11,7 +11,7 @@ use serde_json::json;
 
 fn refused(node: &SimNode, batch: &[executor::records::IncomingRecord]) -> String {
     let exec = node.executor("node-1");
-    exec.put_records(&[setting(1, false, 64)]).unwrap();
+    exec.put_records(&[setting(1, false, 256)]).unwrap();
     let records_before = snapshot(&node.state_dir);
     let host_before = std::fs::read(&node.state_file).unwrap();
     let err = exec.put_records(batch).unwrap_err();

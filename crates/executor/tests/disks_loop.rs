@@ -159,7 +159,7 @@ async fn loop_devices_become_disks_or_are_refused_untouched() {
     let before: Vec<Vec<u8>> = [&ext, &mnt, &part].iter().map(|l| l.head()).collect();
 
     let mut n = TestNode::start(&spdk_sim()).await;
-    n.put(vec![setting(1, true, 32)]).await;
+    n.put(vec![setting(1, true, 256)]).await;
     n.reconcile().await.unwrap();
     let records = vec![
         disk(2, "ext", &ext.dev),
@@ -348,7 +348,7 @@ async fn loop_devices_become_disks_or_are_refused_untouched() {
     );
 
     // Disabling is refused while the replica lives on the node.
-    n.put(vec![setting(5, false, 32)]).await;
+    n.put(vec![setting(5, false, 256)]).await;
     let e = n.reconcile().await.unwrap_err();
     assert!(
         e.message()
@@ -356,7 +356,7 @@ async fn loop_devices_become_disks_or_are_refused_untouched() {
         "{}",
         e.message()
     );
-    n.put(vec![setting(6, true, 32)]).await;
+    n.put(vec![setting(6, true, 256)]).await;
 
     // Removing the disk is refused while the replica lives on it...
     n.put(vec![tombstone("block_disk", "node-1/good", 7)]).await;
@@ -386,7 +386,7 @@ async fn loop_devices_become_disks_or_are_refused_untouched() {
     // Disable: the engine stops.
     n.put(vec![
         tombstone("block_disk", "node-1/good", 9),
-        setting(10, false, 32),
+        setting(10, false, 256),
     ])
     .await;
     let st = n.reconcile().await.unwrap();

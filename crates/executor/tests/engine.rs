@@ -32,7 +32,7 @@ fn cmdline(pid: u32) -> Vec<String> {
 async fn enable_runs_the_engine_and_disable_stops_it_unless_volumes_use_it() {
     let bin = spdk_sim();
     let mut n = TestNode::start(&bin).await;
-    n.put(vec![setting(1, true, 64)]).await;
+    n.put(vec![setting(1, true, 256)]).await;
     assert_eq!(n.predict(vec![]).await.engine_state, "running");
 
     let t = Instant::now();
@@ -44,9 +44,28 @@ async fn enable_runs_the_engine_and_disable_stops_it_unless_volumes_use_it() {
     let pid = n.engine_pid().unwrap();
     assert!(alive(pid));
     let socket = n.spdk_socket.display().to_string();
+    let config = n.state_dir.join("engine.spdk.json").display().to_string();
     assert_eq!(
         cmdline(pid)[1..],
-        ["-m", "0x1", "-s", "64", "-r", socket.as_str()]
+        [
+            "-m",
+            "0x1",
+            "-s",
+            "256",
+            "-r",
+            socket.as_str(),
+            "-c",
+            config.as_str(),
+            "--msg-mempool-size",
+            "32767"
+        ],
+        "256 MiB: the pools' configuration is passed to the engine"
+    );
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("iobuf_set_options"),
+        "and written to the state directory"
     );
     // Reconciling again keeps the same process.
     n.reconcile().await.unwrap();
@@ -72,7 +91,7 @@ async fn enable_runs_the_engine_and_disable_stops_it_unless_volumes_use_it() {
     .unwrap();
 
     // Disabling is refused, at plan time and at apply time; nothing changes.
-    n.put(vec![setting(2, false, 64)]).await;
+    n.put(vec![setting(2, false, 256)]).await;
     let want = "refusing to stop the engine (disable) while volumes use it: \
                 v1 (replica lvol v1-r-0a1b2c3d on lvstore lvs-scratch)";
     let p = n.predict(vec![]).await;
@@ -122,7 +141,7 @@ async fn enable_runs_the_engine_and_disable_stops_it_unless_volumes_use_it() {
 #[tokio::test]
 async fn a_crashed_engine_is_restarted_with_backoff_and_counted() {
     let mut n = TestNode::start(&spdk_sim()).await;
-    n.put(vec![setting(1, true, 32)]).await;
+    n.put(vec![setting(1, true, 256)]).await;
     n.reconcile().await.unwrap();
     let first = n.engine_pid().unwrap();
     let t = Instant::now();
@@ -161,7 +180,7 @@ async fn a_crashed_engine_is_restarted_with_backoff_and_counted() {
 async fn a_restarted_executor_adopts_the_running_engine() {
     let bin = spdk_sim();
     let mut n = TestNode::start(&bin).await;
-    n.put(vec![setting(1, true, 32)]).await;
+    n.put(vec![setting(1, true, 256)]).await;
     n.reconcile().await.unwrap();
     let pid = n.engine_pid().unwrap();
     let (state_dir, socket) = (n.state_dir.clone(), n.spdk_socket.clone());
@@ -200,7 +219,7 @@ async fn a_restarted_executor_adopts_the_running_engine() {
 #[tokio::test]
 async fn a_new_cpu_mask_restarts_the_engine() {
     let mut n = TestNode::start(&spdk_sim()).await;
-    n.put(vec![setting(1, true, 32)]).await;
+    n.put(vec![setting(1, true, 256)]).await;
     n.reconcile().await.unwrap();
     let pid = n.engine_pid().unwrap();
     n.put(vec![rec(
@@ -224,7 +243,7 @@ async fn a_new_cpu_mask_restarts_the_engine() {
 async fn a_missing_binary_is_an_error_naming_it() {
     let missing = Path::new("/nonexistent/v2engine/spdk_tgt");
     let mut n = TestNode::start(missing).await;
-    n.put(vec![setting(1, true, 32)]).await;
+    n.put(vec![setting(1, true, 256)]).await;
     let e = n.reconcile().await.unwrap_err();
     assert!(
         e.message().contains(
@@ -255,7 +274,7 @@ async fn waiting_for_a_reboot_does_not_start_the_engine() {
         ],
     ))
     .unwrap();
-    n.put(vec![setting(1, true, 64)]).await;
+    n.put(vec![setting(1, true, 256)]).await;
     assert_eq!(n.predict(vec![]).await.engine_state, "waiting_for_reboot");
     let st = n.reconcile().await.unwrap();
     assert_eq!(st.engine_state, "waiting_for_reboot");

@@ -132,7 +132,7 @@ async fn serve_runs_the_engine_leaves_it_on_sigterm_and_adopts_it() {
     status_when(&p.socket(), "the executor answers", |_| true).await;
     let mut c = connect(&p.socket()).await;
     c.put_records(pb::PutRecordsRequest {
-        records: vec![setting(1, true, 32)],
+        records: vec![setting(1, true, 256)],
     })
     .await
     .unwrap();

@@ -238,7 +238,7 @@ async fn a_failed_reconcile_is_failed_precondition_and_shows_in_the_status() {
     s.available_modules.retain(|m| m != "nvme_tcp");
     node.host().save(&s).unwrap();
     let exec = Arc::new(node.executor("node-1"));
-    exec.put_records(&[setting(1, true, 64)]).unwrap();
+    exec.put_records(&[setting(1, true, 256)]).unwrap();
     let socket = node.dir.path().join("x.sock");
     let listener = server::bind(&socket).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -354,7 +354,7 @@ async fn the_serve_binary_reconciles_at_start_and_exits_cleanly_on_sigterm() {
     let node = SimNode::new(8192, true);
     // Records stored before start are applied by the start-up reconcile.
     node.executor("node-1")
-        .put_records(&[setting(1, true, 128)])
+        .put_records(&[setting(1, true, 256)])
         .unwrap();
     let socket: PathBuf = node.dir.path().join("run/executor.sock");
     // A stale socket (from a killed executor) is replaced.
@@ -367,7 +367,7 @@ async fn the_serve_binary_reconciles_at_start_and_exits_cleanly_on_sigterm() {
     assert_eq!(st.engine_state, "waiting_for_reboot");
     assert_eq!(
         st.reboot_reasons,
-        ["allocated 3 of 64 hugepages; the boot configuration will allocate them at next boot"]
+        ["allocated 3 of 128 hugepages; the boot configuration will allocate them at next boot"]
     );
     assert_eq!(node.state().nr_hugepages, 3);
     assert_eq!(st.boot_files.len(), 2);

@@ -233,10 +233,10 @@ fn systemd_persistence_is_written_then_removed_on_disable() {
     );
     let state = tempfile::tempdir().unwrap();
     let exec = open(&root, state.path());
-    exec.put_records(&[setting(1, true, 64)]).unwrap();
+    exec.put_records(&[setting(1, true, 256)]).unwrap();
     let st = exec.reconcile().unwrap();
     assert_eq!(st.engine_state, "ready");
-    assert_eq!((st.hugepages_target, st.hugepages_allocated), (32, 32));
+    assert_eq!((st.hugepages_target, st.hugepages_allocated), (128, 128));
     assert_eq!(st.boot_persistence, "systemd");
     assert_eq!(st.boot_files, [MODULES_LOAD_PATH, SYSCTL_PATH]);
     let modules = root.read("etc/modules-load.d/v2engine.conf").unwrap();
@@ -245,11 +245,11 @@ fn systemd_persistence_is_written_then_removed_on_disable() {
     let sysctl = root
         .read("etc/sysctl.d/90-v2engine-hugepages.conf")
         .unwrap();
-    assert!(sysctl.ends_with("\nvm.nr_hugepages = 32\n"), "{sysctl}");
+    assert!(sysctl.ends_with("\nvm.nr_hugepages = 128\n"), "{sysctl}");
     assert_eq!(
         root.read("sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
             .unwrap(),
-        "32\n"
+        "128\n"
     );
 
     // Unchanged content is not rewritten: the files keep their inode.
@@ -265,7 +265,7 @@ fn systemd_persistence_is_written_then_removed_on_disable() {
         ino
     );
 
-    exec.put_records(&[setting(2, false, 64)]).unwrap();
+    exec.put_records(&[setting(2, false, 256)]).unwrap();
     let st = exec.reconcile().unwrap();
     assert_eq!(st.engine_state, "disabled");
     assert!(st.boot_files.is_empty());
@@ -344,7 +344,7 @@ fn a_module_to_load_without_modprobe_is_a_clear_error_that_changes_nothing() {
     root.write("proc/modules", "nvme_tcp 1 0 - Live 0x0\n");
     let state = tempfile::tempdir().unwrap();
     let exec = open(&root, state.path());
-    exec.put_records(&[setting(1, true, 64)]).unwrap();
+    exec.put_records(&[setting(1, true, 256)]).unwrap();
     let before = common::snapshot(root.path());
     let err = exec.reconcile().unwrap_err().to_string();
     assert!(

@@ -87,16 +87,16 @@ fn sim_reboot_applies_the_elemental_stage() {
     let node = SimNode::new(4096, true);
     std::fs::create_dir_all(node.root.join("oem")).unwrap();
     let exec = node.executor("node-1");
-    exec.put_records(&[setting(1, true, 200)]).unwrap();
+    exec.put_records(&[setting(1, true, 256)]).unwrap();
     let st = exec.reconcile().unwrap();
     assert_eq!(st.boot_persistence, "elemental");
     assert_eq!(
         st.reboot_reasons,
-        ["allocated 3 of 100 hugepages; the boot configuration will allocate them at next boot"]
+        ["allocated 3 of 128 hugepages; the boot configuration will allocate them at next boot"]
     );
     let (s, warnings) = node.host().reboot().unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!((s.nr_hugepages, s.loaded_modules.len()), (100, 3));
+    assert_eq!((s.nr_hugepages, s.loaded_modules.len()), (128, 3));
 }
 
 #[test]

@@ -132,7 +132,7 @@ fn setting_without_nvme_tcp() -> pb::Record {
         "data_engine_setting",
         "cluster",
         1,
-        serde_json::json!({"enabled": true, "hugepage_limit_mib": 64, "kernel_modules": ["vfio_pci"]}),
+        serde_json::json!({"enabled": true, "hugepage_limit_mib": 256, "kernel_modules": ["vfio_pci"]}),
     )
 }
 

@@ -255,7 +255,7 @@ async fn replicas_exports_engine_degrade_rebuild_and_teardown() {
     let p = a
         .client
         .predict(pb::PredictRequest {
-            overlay: vec![setting(2, false, 64)],
+            overlay: vec![setting(2, false, 256)],
         })
         .await
         .unwrap()

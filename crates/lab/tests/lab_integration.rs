@@ -373,7 +373,7 @@ fn three_node_lab_serves_ssh_and_executors_and_reboots_the_fragmented_node() {
         key: RecordKey::new(RecordKind::DataEngineSetting, "cluster"),
         revision: 1,
         deleted: false,
-        spec: json!({"enabled": true, "hugepage_limit_mib": 64}),
+        spec: json!({"enabled": true, "hugepage_limit_mib": 256}),
     };
     let statuses = rt().block_on(async {
         let mut out = Vec::new();

@@ -139,13 +139,13 @@ mod tests {
         };
         let o = NodeV2 {
             enabled: Some(false),
-            hugepage_limit_mib: Some(64),
+            hugepage_limit_mib: Some(256),
             cpu_mask: Some("0x0003".into()),
             ..NodeV2::follow("node-2")
         };
         let c = effective_config("node-2", Some(&s), Some(&o)).unwrap();
         assert!(!c.enabled);
-        assert_eq!(c.hugepages, 32);
+        assert_eq!(c.hugepages, 128);
         assert_eq!(c.cpu_mask, "0x3");
         let c = effective_config("node-2", Some(&s), Some(&NodeV2::follow("node-2"))).unwrap();
         assert!(c.enabled);

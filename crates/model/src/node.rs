@@ -19,7 +19,7 @@ pub struct NodeV2 {
     /// `null` follows the cluster setting; `false` opts this node out; `true` opts it in.
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// Overrides the cluster's `hugepage_limit_mib` on this node.
+    /// Overrides the cluster's `hugepage_limit_mib` on this node (at least 256).
     #[serde(default)]
     pub hugepage_limit_mib: Option<i64>,
     /// Overrides the cluster's `cpu_mask` on this node.

@@ -20,7 +20,9 @@ pub struct DataEngineSetting {
     /// Turn the V2 data engine on for every node that does not opt out.
     #[serde(default)]
     pub enabled: bool,
-    /// Hugepage memory per node in MiB (2 MiB pages): 2048 means 1024 pages.
+    /// Hugepage memory per node in MiB (2 MiB pages): 2048 means 1024 pages. At least 256
+    /// (SPDK does not start with less); below 1024 the executor sizes SPDK's buffer pools
+    /// to the memory, from 1024 on SPDK runs with its default pools.
     #[serde(default = "default_hugepage_limit_mib")]
     pub hugepage_limit_mib: i64,
     /// SPDK reactor core mask, passed to `spdk_tgt -m`.

@@ -89,7 +89,17 @@ pub fn check_module_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Hugepage memory in MiB: a positive multiple of 2 MiB, at most 1 TiB.
+/// The smallest engine memory (`hugepage_limit_mib`) accepted, in MiB.
+///
+/// Measured with real spdk_tgt v24.09 and v26.05 (2 MiB hugepages and `--no-huge`), with
+/// the pools the executor sizes to the memory: below 256 MiB spdk_tgt v24.09's fixed memory
+/// (about 150 MiB resident with `--no-huge`) leaves no room for I/O buffer pools that can
+/// still serve volumes (it failed to start at 224 MiB with `--no-huge`). SPDK's default
+/// pools alone need about 840-930 MiB.
+pub const MIN_HUGEPAGE_MIB: i64 = 256;
+
+/// Hugepage memory in MiB: a multiple of 2 MiB (the hugepage size), at least
+/// [`MIN_HUGEPAGE_MIB`], at most 1 TiB.
 pub fn check_hugepage_mib(mib: i64) -> Result<u64, String> {
     if mib <= 0 {
         return Err(format!("must be a positive number of MiB, got {mib}"));
@@ -97,6 +107,12 @@ pub fn check_hugepage_mib(mib: i64) -> Result<u64, String> {
     if mib % 2 != 0 {
         return Err(format!(
             "must be a multiple of 2 MiB (the hugepage size), got {mib}"
+        ));
+    }
+    if mib < MIN_HUGEPAGE_MIB {
+        return Err(format!(
+            "SPDK needs at least {MIN_HUGEPAGE_MIB} MiB: below that spdk_tgt's fixed memory \
+             leaves no room for its I/O buffer pools and it does not start, got {mib}"
         ));
     }
     if mib > 1024 * 1024 {
@@ -147,6 +163,18 @@ mod tests {
     #[test]
     fn hugepage_mib() {
         assert_eq!(check_hugepage_mib(2048), Ok(2048));
+        assert_eq!(check_hugepage_mib(256), Ok(256));
+        let e = check_hugepage_mib(254).unwrap_err();
+        assert!(e.starts_with("SPDK needs at least 256 MiB: "), "{e}");
+        assert!(e.ends_with("got 254"), "{e}");
+        assert!(check_hugepage_mib(64).is_err());
+        assert!(
+            check_hugepage_mib(3)
+                .unwrap_err()
+                .contains("multiple of 2 MiB"),
+            "an odd size is refused for that first"
+        );
+        assert!(check_hugepage_mib(258).is_ok());
         assert!(check_hugepage_mib(0).is_err());
         assert!(check_hugepage_mib(-2).is_err());
         assert!(check_hugepage_mib(3).is_err());

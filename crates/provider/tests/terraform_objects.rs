@@ -20,7 +20,7 @@ fn base(disks: &[(String, &Loop)]) -> String {
         r#"
 resource "v2engine_data_engine_setting" "this" {
   enabled            = true
-  hugepage_limit_mib = 64
+  hugepage_limit_mib = 256
 }
 
 resource "v2engine_storage_class" "two" {

@@ -30,7 +30,7 @@ fn state_resource<'a>(state: &'a Value, address: &str) -> &'a Value {
 const CONFIG: &str = r#"
 resource "v2engine_data_engine_setting" "this" {
   enabled            = true
-  hugepage_limit_mib = 64
+  hugepage_limit_mib = 256
 }
 
 resource "v2engine_node_v2" "node2" {
@@ -57,7 +57,7 @@ fn plan_predicts_reboot_apply_converges_and_reboot_refreshes() {
     assert!(out.contains("Node node-3 will need a reboot"), "{out}");
     assert!(
         out.contains(
-            "allocated 3 of 32 hugepages; the boot configuration will allocate them at next boot"
+            "allocated 3 of 128 hugepages; the boot configuration will allocate them at next boot"
         ),
         "{out}"
     );
@@ -72,7 +72,7 @@ fn plan_predicts_reboot_apply_converges_and_reboot_refreshes() {
         after["nodes"]["node-3"]["engine_state"],
         "waiting_for_reboot"
     );
-    assert_eq!(after["nodes"]["node-3"]["target_pages"], 32);
+    assert_eq!(after["nodes"]["node-3"]["target_pages"], 128);
     // node_v2 depends on the setting, so its prediction includes the setting's new value.
     let n2 = &resource(&plan, "v2engine_node_v2.node2")["change"]["after"];
     assert_eq!(n2["reboot_required"], false);
@@ -108,7 +108,7 @@ fn plan_predicts_reboot_apply_converges_and_reboot_refreshes() {
     let s = &state_resource(&state, "v2engine_data_engine_setting.this")["values"];
     assert_eq!(s["reboot_required_nodes"], serde_json::json!([]));
     assert_eq!(s["nodes"]["node-3"]["engine_state"], "running");
-    assert_eq!(s["nodes"]["node-3"]["expected_pages"], 32);
+    assert_eq!(s["nodes"]["node-3"]["expected_pages"], 128);
     let o = tf.run(&["plan", "-input=false", "-no-color", "-detailed-exitcode"]);
     assert_eq!(
         o.status.code(),
@@ -352,7 +352,7 @@ fn a_node_that_lost_its_records_gets_them_back_at_the_next_apply() {
         r#"
 resource "v2engine_data_engine_setting" "this" {
   enabled            = true
-  hugepage_limit_mib = 64
+  hugepage_limit_mib = 256
 }
 
 resource "v2engine_storage_class" "two" {

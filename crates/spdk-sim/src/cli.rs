@@ -1,5 +1,5 @@
 //! Command line: the `spdk_tgt` flags v2engine uses, plus the simulator's own `--version-string`
-//! and `--sim-rebuild-ms`.
+//! and `--sim-rebuild-ms`. `-c FILE` is read when the simulator starts ([`crate::startup`]).
 
 use crate::version::{DEFAULT_VERSION, SpdkVersion, VersionError};
 use std::path::PathBuf;
@@ -73,6 +73,10 @@ pub struct Config {
     /// v2engine's tests and lab put aio bdevs on sparse files and the executor sends no
     /// `block_size` (`--sim-aio-file-block-size none` answers as SPDK).
     pub aio_file_block_size: Option<u32>,
+    /// The JSON configuration (`-c`, `--config`, `--json`), applied at start.
+    pub json_config: Option<PathBuf>,
+    /// `--msg-mempool-size`.
+    pub msg_mempool_size: Option<u64>,
 }
 
 impl Config {
@@ -87,6 +91,8 @@ impl Config {
             version: default_version(),
             rebuild_time: DEFAULT_REBUILD,
             aio_file_block_size: Some(DEFAULT_AIO_FILE_BLOCK_SIZE),
+            json_config: None,
+            msg_mempool_size: None,
         }
     }
 }
@@ -106,7 +112,7 @@ fn default_version() -> SpdkVersion {
 #[derive(Debug)]
 pub enum Command {
     /// Serve with this configuration.
-    Run(Config),
+    Run(Box<Config>),
     /// Print usage and exit successfully.
     Help,
 }
@@ -118,7 +124,12 @@ spdk-sim [options]  (an spdk_tgt v24.09 stand-in)
  -m, --cpumask <mask>      core mask (hex such as 0x3, or a list such as [0,2-3])
  -s, --mem-size <size>     memory size in MiB (k/m/g suffixes accepted)
      --no-huge             run without hugepages (requires -s)
+ -c, --config, --json <f>  JSON configuration: the *_set_options methods it knows are
+                           checked as spdk_tgt checks them; a refused file ends the start
+     --msg-mempool-size <n> message pool size (a positive count), no effect
  -u, --no-pci              accepted, no effect
+     --disable-cpumask-locks  accepted, no effect
+     --huge-dir <path>, -R, --huge-unlink  accepted, no effect
      --interrupt-mode      accepted, no effect (the simulator never polls)
  -L, --logflag <flag>      accepted, no effect
      --version-string <s>  version reported by spdk_get_version (default \"SPDK v24.09\")
@@ -155,9 +166,28 @@ where
             "-m" | "--cpumask" => cfg.cores = parse_cpumask(&value(&flag)?)?,
             "-s" | "--mem-size" => cfg.mem_size_mib = Some(parse_mem_size(&value(&flag)?)?),
             "--no-huge" => cfg.no_huge = true,
-            "-u" | "--no-pci" | "--interrupt-mode" | "--silence-noticelog" => {}
-            "-L" | "--logflag" => {
+            "-u"
+            | "--no-pci"
+            | "--interrupt-mode"
+            | "--silence-noticelog"
+            | "--disable-cpumask-locks"
+            | "-R"
+            | "--huge-unlink" => {}
+            "-L" | "--logflag" | "--huge-dir" => {
                 value(&flag)?;
+            }
+            "-c" | "--config" | "--json" => cfg.json_config = Some(PathBuf::from(value(&flag)?)),
+            "--msg-mempool-size" => {
+                let v = value(&flag)?;
+                match v.parse::<u64>() {
+                    Ok(n) if n > 0 => cfg.msg_mempool_size = Some(n),
+                    _ => {
+                        return Err(CliError::InvalidNumber {
+                            flag: flag.clone(),
+                            value: v,
+                        });
+                    }
+                }
             }
             "--version-string" => cfg.version = SpdkVersion::parse(&value(&flag)?)?,
             "--sim-rebuild-ms" => {
@@ -185,7 +215,7 @@ where
     if cfg.no_huge && cfg.mem_size_mib.is_none() {
         return Err(CliError::NoHugeNeedsMemSize);
     }
-    Ok(Command::Run(cfg))
+    Ok(Command::Run(Box::new(cfg)))
 }
 
 /// Splits `--flag=value` and `-xVALUE` into the flag and its inline value.
@@ -196,7 +226,7 @@ fn split_flag(arg: &str) -> (String, Option<String>) {
             None => (arg.to_owned(), None),
         };
     }
-    let takes_value = ["-r", "-m", "-s", "-L"];
+    let takes_value = ["-r", "-m", "-s", "-L", "-c"];
     if arg.len() > 2 && arg.is_char_boundary(2) && takes_value.contains(&&arg[..2]) {
         return (arg[..2].to_owned(), Some(arg[2..].to_owned()));
     }
@@ -281,7 +311,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Config {
         match parse(args.iter().copied()) {
-            Ok(Command::Run(c)) => c,
+            Ok(Command::Run(c)) => *c,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -313,6 +343,52 @@ mod tests {
         assert_eq!(c.cores, vec![0, 2, 3]);
         assert_eq!(c.mem_size_mib, Some(2048));
         assert_eq!(c.version.major, 25);
+    }
+
+    #[test]
+    fn the_flags_the_executor_adds_for_small_memory() {
+        let c = run(&[
+            "-m",
+            "0x1",
+            "-s",
+            "256",
+            "-r",
+            "/tmp/a.sock",
+            "-c",
+            "/var/lib/v2engine/engine.spdk.json",
+            "--msg-mempool-size",
+            "32767",
+            "-u",
+            "--disable-cpumask-locks",
+            "--huge-dir",
+            "/dev/hugepages",
+            "-R",
+        ]);
+        assert_eq!(
+            c.json_config,
+            Some(PathBuf::from("/var/lib/v2engine/engine.spdk.json"))
+        );
+        assert_eq!(c.msg_mempool_size, Some(32767));
+        assert_eq!(run(&["--json=/a.json"]).json_config, Some("/a.json".into()));
+        assert_eq!(run(&["-c/b.json"]).json_config, Some("/b.json".into()));
+        assert_eq!(
+            run(&["--config", "/c.json"]).json_config,
+            Some("/c.json".into())
+        );
+        assert_eq!(run(&[]).json_config, None);
+        for bad in ["0", "-1", "lots"] {
+            assert!(
+                matches!(
+                    parse(["--msg-mempool-size", bad]),
+                    Err(CliError::InvalidNumber { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse(["-c"]).err(),
+            Some(CliError::MissingValue("-c".into()))
+        );
     }
 
     #[test]

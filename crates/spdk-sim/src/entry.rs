@@ -12,7 +12,7 @@ use crate::server::serve;
 /// Runs the simulator with `args` (the command line without the program name).
 pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
     let config = match cli::parse(args) {
-        Ok(Command::Run(c)) => c,
+        Ok(Command::Run(c)) => *c,
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -18,6 +18,7 @@ pub mod rpc;
 pub mod rpc_error;
 pub mod server;
 pub mod shared;
+pub mod startup;
 pub mod state;
 pub mod version;
 

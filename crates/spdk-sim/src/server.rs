@@ -41,6 +41,9 @@ pub enum ServeError {
     /// The server thread could not be started or died.
     #[error("simulator thread for {0} failed")]
     Thread(PathBuf),
+    /// The JSON configuration (`-c`) is one spdk_tgt would refuse.
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
 }
 
 fn remove_stale(path: &Path) -> Result<(), ServeError> {
@@ -57,23 +60,31 @@ fn remove_stale(path: &Path) -> Result<(), ServeError> {
 }
 
 /// Serves `config.socket` until `shutdown` completes; `ready` runs once the socket accepts.
-/// The socket file is removed on the way out.
+/// The socket file is removed on the way out. The JSON configuration, if any, is applied
+/// first: one spdk_tgt would refuse ends the start before the socket exists.
 ///
 /// # Errors
-/// [`ServeError`] when the socket cannot be created.
+/// [`ServeError`] when the configuration is refused or the socket cannot be created.
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
     ready: impl FnOnce(),
 ) -> Result<(), ServeError> {
+    let startup = match &config.json_config {
+        Some(path) => Some((path, crate::startup::load(path, &config.version)?)),
+        None => None,
+    };
+    let mut target = Target::new(config.version.clone(), config.rebuild_time);
+    target.aio_file_block_size = config.aio_file_block_size;
+    let shared = Arc::new(Shared::new(target));
+    if let Some((path, s)) = startup {
+        crate::startup::run_calls(&shared, path, s.calls).await?;
+    }
     remove_stale(&config.socket)?;
     let listener = UnixListener::bind(&config.socket).map_err(|source| ServeError::Bind {
         path: config.socket.clone(),
         source,
     })?;
-    let mut target = Target::new(config.version.clone(), config.rebuild_time);
-    target.aio_file_block_size = config.aio_file_block_size;
-    let shared = Arc::new(Shared::new(target));
     ready();
     tokio::pin!(shutdown);
     loop {

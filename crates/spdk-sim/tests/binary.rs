@@ -112,3 +112,86 @@ fn sigkill_and_restart_keeps_the_lvstore_on_the_device() {
     signal(&child, "-INT");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_json_configuration_is_applied_at_start_and_a_bad_one_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("spdk.sock");
+    let good = dir.path().join("pools.json");
+    let backing = dir.path().join("backing.img");
+    std::fs::File::create(&backing)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    std::fs::write(
+        &good,
+        json!({"subsystems": [
+            {"subsystem": "iobuf", "config": [{"method": "iobuf_set_options",
+                "params": {"small_pool_count": 1024, "large_pool_count": 256}}]},
+            {"subsystem": "bdev", "config": [{"method": "bdev_set_options",
+                "params": {"bdev_io_pool_size": 4095, "bdev_io_cache_size": 64}},
+                {"method": "bdev_aio_create",
+                    "params": {"name": "aio0", "filename": backing.to_str().unwrap()}}]},
+            {"subsystem": "iscsi", "config": [{"method": "iscsi_set_options",
+                "params": {"max_sessions": 24, "pdu_pool_size": 4096}}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let good_arg = good.to_str().unwrap();
+    let mut child = spawn(
+        &socket,
+        &[
+            "-c",
+            good_arg,
+            "--msg-mempool-size",
+            "32767",
+            "-u",
+            "--disable-cpumask-locks",
+        ],
+    );
+    let mut c = Client::connect(&socket);
+    assert_eq!(
+        c.ok("spdk_get_version", Value::Null)["version"],
+        "SPDK v24.09"
+    );
+    signal(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+
+    let bad = dir.path().join("bad.json");
+    for (text, needle) in [
+        ("{\"subsystems\": [", "Parsing JSON configuration failed"),
+        ("[]", "not enclosed in {}"),
+        (
+            r#"{"subsystems":[{"subsystem":"iobuf","config":[{"method":"iobuf_set_options","params":{"small_pool_count":1024,"bogus":1}}]}]}"#,
+            "spdk_json_decode_object failed",
+        ),
+        (
+            r#"{"subsystems":[{"subsystem":"iobuf","config":[{"method":"iobuf_set_options","params":{"small_pool_count":10}}]}]}"#,
+            "Invalid argument",
+        ),
+        (
+            r#"{"subsystems":[{"subsystem":"bdev","config":[{"method":"no_such_method"}]}]}"#,
+            "Method 'no_such_method' was not found",
+        ),
+        (
+            r#"{"subsystems":[{"subsystem":"bdev","config":[{"method":"bdev_aio_create","params":{"name":"a","filename":"/nonexistent/x"}}]}]}"#,
+            "bdev_aio_create: error response: code -2",
+        ),
+    ] {
+        std::fs::write(&bad, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["-r", socket.to_str().unwrap(), "-c", bad.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{text} must fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{text}: {stderr}");
+        assert!(!socket.exists(), "{text}: no socket for a refused start");
+    }
+    let out = Command::new(BIN)
+        .args(["-c", dir.path().join("none.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No such file or directory"));
+}

@@ -351,6 +351,7 @@ mod tests {
             cpu_mask: mask.into(),
             memory_mib: 1024,
             interrupt_mode: false,
+            pools: None,
             args: vec![],
         }
     }

@@ -219,6 +219,20 @@ pub fn preflight(spec: &EngineSpec) -> Result<(), ProcessError> {
     Ok(())
 }
 
+/// Writes the JSON configuration `spec` passes with `-c` (0600: the state directory is
+/// private), replacing an older one atomically.
+pub fn write_config(spec: &EngineSpec) -> Result<(), ProcessError> {
+    let Some(p) = &spec.pools else {
+        return Ok(());
+    };
+    let data =
+        serde_json::to_vec_pretty(&p.pools.json_config()).map_err(|e| ProcessError::File {
+            path: p.file.clone(),
+            source: std::io::Error::other(e),
+        })?;
+    Ok(fsio::write_atomic(&p.file, &data, 0o600)?)
+}
+
 /// A live engine process.
 #[derive(Debug)]
 pub enum EngineProcess {
@@ -235,9 +249,11 @@ pub enum EngineProcess {
 
 impl EngineProcess {
     /// Spawns `spec` in its own process group (so a signal to the executor's group does
-    /// not reach it), output appended to the log, and records it in the pid file.
+    /// not reach it), output appended to the log, and records it in the pid file. The
+    /// pools' JSON configuration is written (atomically) first.
     pub fn spawn(spec: &EngineSpec, files: &EngineFiles) -> Result<Self, ProcessError> {
         preflight(spec)?;
+        write_config(spec)?;
         let log = files.open_log()?;
         let log2 = log.try_clone().map_err(|source| ProcessError::File {
             path: files.log_file(),
@@ -342,6 +358,7 @@ mod tests {
             cpu_mask: "0x1".into(),
             memory_mib: 64,
             interrupt_mode: false,
+            pools: None,
             args: vec![],
         };
         let e = preflight(&spec).unwrap_err().to_string();
@@ -364,6 +381,39 @@ mod tests {
     }
 
     #[test]
+    fn the_pools_configuration_is_written_where_the_command_line_names_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut o = super::super::spec::EngineOptions::new("/opt/spdk_tgt", "/run/x.sock");
+        o.config_file = tmp.path().join("state/engine.spdk.json");
+        let mut cfg = model::NodeConfig {
+            node: "node-1".into(),
+            enabled: true,
+            hugepages: 128,
+            cpu_mask: "0x1".into(),
+            log_level: "notice".into(),
+            interrupt_mode: false,
+            kernel_modules: vec![],
+            boot_persistence: model::BootPersistence::Auto,
+        };
+        let spec = o.spec_for(&cfg);
+        write_config(&spec).unwrap();
+        let text = fs::read_to_string(&o.config_file).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let pools = spec.pools.as_ref().unwrap().pools;
+        assert_eq!(v, pools.json_config());
+        let mode = fs::metadata(&o.config_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let argv = spec.argv();
+        let at = argv.iter().position(|a| a == "-c").unwrap();
+        assert_eq!(argv[at + 1], o.config_file.as_os_str());
+        // Full memory: no configuration, nothing written.
+        fs::remove_file(&o.config_file).unwrap();
+        cfg.hugepages = 1024;
+        write_config(&o.spec_for(&cfg)).unwrap();
+        assert!(!o.config_file.exists());
+    }
+
+    #[test]
     fn stale_pid_files_are_removed_and_tails_are_bounded() {
         let tmp = tempfile::tempdir().unwrap();
         let f = EngineFiles::new(tmp.path());
@@ -373,6 +423,7 @@ mod tests {
             cpu_mask: "0x1".into(),
             memory_mib: 64,
             interrupt_mode: false,
+            pools: None,
             args: vec![],
         };
         f.save_pid(&PidRecord {

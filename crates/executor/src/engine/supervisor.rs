@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::machine::{Action, Event, Machine, Phase, Snapshot};
 use super::process::{self, EngineFiles, EngineProcess};
 use super::rpc::RpcHandle;
-use super::spec::{EngineOptions, EngineSpec};
+use super::spec::{CONFIG_FILE, EngineOptions, EngineSpec};
 use super::{Engine, EngineError, EngineReport, HostReadiness};
 
 /// Lines of the engine's log quoted when it dies.
@@ -308,8 +308,9 @@ impl std::fmt::Debug for Supervisor {
 impl Supervisor {
     /// Starts the supervisor of `node` on the current tokio runtime. An engine a previous
     /// executor left running (pid file in `state_dir`) is adopted: watched and checked on
-    /// its socket, not restarted.
-    pub fn start(node: &str, opts: EngineOptions, state_dir: &Path) -> Self {
+    /// its socket, not restarted. The pools' configuration goes into `state_dir` too.
+    pub fn start(node: &str, mut opts: EngineOptions, state_dir: &Path) -> Self {
+        opts.config_file = state_dir.join(CONFIG_FILE);
         let files = EngineFiles::new(state_dir);
         let (tx, rx) = mpsc::unbounded_channel();
         let machine = Machine::new(opts.backoff);

@@ -97,7 +97,7 @@ impl VolNode {
             name,
             dir,
             Box::new(host),
-            vec![setting(1, true, 64)],
+            vec![setting(1, true, 256)],
             setup,
         )
         .await
