@@ -29,11 +29,6 @@ impl Lab {
         let out = Command::new(bins::bin("v2engine-lab"))
             .args(["up", "--nodes", &nodes.to_string(), "--disk-size-mib", "64"])
             .args(lane.lab_args())
-            .args(
-                std::env::var("TMP_EXTRA")
-                    .map(|v| v.split(' ').map(String::from).collect::<Vec<_>>())
-                    .unwrap_or_default(),
-            )
             .arg("--dir")
             .arg(dir)
             .output()
