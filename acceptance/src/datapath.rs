@@ -433,6 +433,19 @@ impl DataPath {
         self.read_checked(target, &g, offset, len)
     }
 
+    /// Reads bytes `offset..offset+len` (whole blocks) of a namespace whose geometry is
+    /// already known, without probing it first.
+    pub fn read_with(
+        &self,
+        target: &Target,
+        geometry: &Geometry,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, DatapathError> {
+        check_range(target, geometry, offset, len)?;
+        self.read_checked(target, geometry, offset, len)
+    }
+
     /// Reads the whole namespace.
     pub fn read_all(&self, target: &Target) -> Result<Vec<u8>, DatapathError> {
         let g = self.geometry(target)?;
