@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use acceptance::datapath::rpc::{Rpc, RpcError, tcp_listener};
+use acceptance::datapath::rpc::{HostGrant, Rpc, RpcError, TempExport};
 use acceptance::datapath::{DataPath, DatapathError, PerfResult, PerfSpec, Target, Workload};
 use serde_json::{Value, json};
 
@@ -17,7 +17,8 @@ USAGE:
 For the volume NAME of the lab in DIR (lab.json; engines at DIR/nodes/<node>/run/spdk.sock),
 it finds the attach node (the node whose engine exports the frontend subsystem
 nqn.2026-11.io.v2engine:NAME) and runs SPDK's spdk_nvme_perf, 4 KiB random reads and random
-writes at queue depth 32 for a few seconds each, in the same run, against:
+writes at queue depth 32 for a few seconds each, in the same run, in rounds alternating the
+two paths, against:
   (a) replicated: the volume's frontend (raid1 over the local replica lvol and the remote
       replicas over NVMe/TCP);
   (b) bare: an lvol of the same size on the same lvstore (same disk, same engine) as the
@@ -27,7 +28,7 @@ writes at queue depth 32 for a few seconds each, in the same run, against:
       beside the raid would make the replicas diverge.)
 Both are filled first with a pattern through spdk_dd (thin lvols would otherwise answer reads
 of unallocated clusters without touching the disk). It prints IOPS, MiB/s, average and p99
-latency of each, and the ratio replicated/bare.
+latency of each (medians over the rounds), and the ratio replicated/bare.
 
 THE VOLUME'S DATA IS OVERWRITTEN (pattern fill and random writes): bench a scratch volume.
 
@@ -42,6 +43,8 @@ OPTIONS:
     --spdk-dir DIR       SPDK build with bin/spdk_nvme_perf and bin/spdk_dd
                          (default: $V2ENGINE_SPDK_DIR, else the build the lab's engines run)
     --seconds N          seconds per measurement (default 5)
+    --rounds N           measurements per path and workload, alternating the two paths;
+                         the table shows the median of each figure (default 3)
     --queue-depth N      queue depth (default 32)
     --io-size BYTES      I/O size (default 4096)
     --host-nqn NQN       host NQN the tools present
@@ -74,6 +77,7 @@ struct Args {
     volume: String,
     spdk_dir: Option<PathBuf>,
     seconds: u32,
+    rounds: u32,
     queue_depth: u32,
     io_size: u32,
     host_nqn: String,
@@ -89,6 +93,7 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, BenchError> {
         volume: String::new(),
         spdk_dir: None,
         seconds: 5,
+        rounds: 3,
         queue_depth: 32,
         io_size: 4096,
         host_nqn: format!("{NQN_PREFIX}host:bench-datapath"),
@@ -114,6 +119,7 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, BenchError> {
             "--volume" => volume = Some(value()?),
             "--spdk-dir" => a.spdk_dir = Some(PathBuf::from(value()?)),
             "--seconds" => a.seconds = number(value()?)?,
+            "--rounds" => a.rounds = number(value()?)?,
             "--queue-depth" => a.queue_depth = number(value()?)?,
             "--io-size" => a.io_size = number(value()?)?,
             "--host-nqn" => a.host_nqn = value()?,
@@ -137,66 +143,10 @@ struct Node {
 struct Found {
     node: Node,
     frontend: Target,
-    /// The frontend's allowed hosts.
-    hosts: Vec<String>,
     /// The local replica's lvol alias (`lvs/name`).
     replica_alias: String,
     /// Its size in MiB.
     size_mib: u64,
-}
-
-/// Things made for the run, undone on drop (also when a measurement fails).
-struct Cleanup {
-    rpc: Rpc,
-    frontend_nqn: String,
-    host_added: Option<String>,
-    bare_nqn: Option<String>,
-    bare_lvol: Option<String>,
-    log: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if let Some(nqn) = self.bare_nqn.take() {
-            report(
-                &mut self.log,
-                &format!("deleted subsystem {nqn}"),
-                self.rpc
-                    .call("nvmf_delete_subsystem", Some(json!({"nqn": nqn}))),
-            );
-        }
-        if let Some(lvol) = self.bare_lvol.take() {
-            report(
-                &mut self.log,
-                &format!("deleted lvol {lvol}"),
-                self.rpc
-                    .call("bdev_lvol_delete", Some(json!({"name": lvol}))),
-            );
-        }
-        if let Some(host) = self.host_added.take() {
-            report(
-                &mut self.log,
-                &format!(
-                    "removed host {host} from {} (added for the run)",
-                    self.frontend_nqn
-                ),
-                self.rpc.call(
-                    "nvmf_subsystem_remove_host",
-                    Some(json!({"nqn": self.frontend_nqn, "host": host})),
-                ),
-            );
-        }
-        for l in &self.log {
-            println!("cleanup: {l}");
-        }
-    }
-}
-
-fn report(log: &mut Vec<String>, done: &str, r: Result<Value, RpcError>) {
-    match r {
-        Ok(_) => log.push(done.to_string()),
-        Err(e) => log.push(format!("FAILED ({done}): {e}")),
-    }
 }
 
 fn list(v: &Value) -> Vec<Value> {
@@ -236,10 +186,6 @@ fn find(lab_dir: &Path, volume: &str) -> Result<Found, BenchError> {
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| vol_err(format!("frontend {nqn}: listener without a port: {l}")))?;
         let frontend = Target::new(l["traddr"].as_str().unwrap_or_default(), port, &nqn);
-        let hosts = list(&sub["hosts"])
-            .iter()
-            .filter_map(|h| h["nqn"].as_str().map(String::from))
-            .collect();
         // The local replica: the raid1 member that is an lvol of this node.
         let raids = rpc.call("bdev_raid_get_bdevs", Some(json!({"category": "all"})))?;
         let raid_name = format!("{volume}-raid");
@@ -285,7 +231,6 @@ fn find(lab_dir: &Path, volume: &str) -> Result<Found, BenchError> {
                 rpc,
             },
             frontend,
-            hosts,
             replica_alias: alias,
             size_mib: size.div_ceil(1 << 20),
         });
@@ -295,14 +240,8 @@ fn find(lab_dir: &Path, volume: &str) -> Result<Found, BenchError> {
     )))
 }
 
-/// Exports a fresh lvol beside the local replica; returns its target.
-fn make_bare(
-    found: &Found,
-    volume: &str,
-    host_nqn: &str,
-    cleanup: &mut Cleanup,
-) -> Result<Target, BenchError> {
-    let rpc = &found.node.rpc;
+/// Exports a fresh lvol beside the local replica (same lvstore, same size).
+fn make_bare(found: &Found, volume: &str, host_nqn: &str) -> Result<TempExport, BenchError> {
     let lvs = found
         .replica_alias
         .split_once('/')
@@ -311,53 +250,16 @@ fn make_bare(
             volume: volume.to_string(),
             message: format!("lvol alias {} has no lvstore", found.replica_alias),
         })?;
-    let name = format!("bench-bare-{volume}");
-    rpc.call(
-        "bdev_lvol_create",
-        Some(json!({"lvol_name": name, "size_in_mib": found.size_mib, "lvs_name": lvs, "thin_provision": true})),
-    )?;
-    let alias = format!("{lvs}/{name}");
-    cleanup.bare_lvol = Some(alias.clone());
-    let nqn = format!("{NQN_PREFIX}bench-bare-{volume}");
-    rpc.call(
-        "nvmf_create_subsystem",
-        Some(json!({"nqn": nqn, "allow_any_host": false, "serial_number": "V2EBENCHBARE0000001"})),
-    )?;
-    cleanup.bare_nqn = Some(nqn.clone());
-    rpc.call(
-        "nvmf_subsystem_add_ns",
-        Some(json!({"nqn": nqn, "namespace": {"bdev_name": alias}})),
-    )?;
-    rpc.call(
-        "nvmf_subsystem_add_host",
-        Some(json!({"nqn": nqn, "host": host_nqn})),
-    )?;
-    // A port no listener of this engine uses; the bind itself is the final check.
-    let used: Vec<u16> = list(&rpc.call("nvmf_get_subsystems", None)?)
-        .iter()
-        .flat_map(|s| list(&s["listen_addresses"]))
-        .filter_map(|l| l["trsvcid"].as_str().and_then(|p| p.parse().ok()))
-        .collect();
-    let mut last = None;
-    for port in (found.frontend.port.saturating_add(1000)..).take(20) {
-        if used.contains(&port) {
-            continue;
-        }
-        match rpc.call(
-            "nvmf_subsystem_add_listener",
-            Some(tcp_listener(&nqn, &found.frontend.address, port)),
-        ) {
-            Ok(_) => return Ok(Target::new(found.frontend.address.clone(), port, nqn)),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(match last {
-        Some(e) => e.into(),
-        None => BenchError::Volume {
-            volume: volume.to_string(),
-            message: "no free port for the bare export".into(),
-        },
-    })
+    Ok(TempExport::new_lvol(
+        &found.node.rpc,
+        &lvs,
+        &format!("bench-bare-{volume}"),
+        found.size_mib,
+        &format!("{NQN_PREFIX}bench-bare-{volume}"),
+        &found.frontend.address,
+        found.frontend.port.saturating_add(1000),
+        host_nqn,
+    )?)
 }
 
 fn spdk_dir(args: &Args) -> Result<PathBuf, BenchError> {
@@ -386,6 +288,33 @@ fn spdk_dir(args: &Args) -> Result<PathBuf, BenchError> {
                 "its engines run no real SPDK build; give --spdk-dir or V2ENGINE_SPDK_DIR".into(),
             )
         })
+}
+
+/// The median of each figure over the rounds (rounds > 0).
+fn median(runs: &[PerfResult]) -> PerfResult {
+    let med = |f: &dyn Fn(&PerfResult) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    };
+    let p99 = if runs.iter().all(|r| r.p99_us.is_some()) {
+        Some(med(&|r| r.p99_us.unwrap_or(0.0)))
+    } else {
+        None
+    };
+    PerfResult {
+        iops: med(&|r| r.iops),
+        mib_s: med(&|r| r.mib_s),
+        avg_lat_us: med(&|r| r.avg_lat_us),
+        min_lat_us: med(&|r| r.min_lat_us),
+        max_lat_us: med(&|r| r.max_lat_us),
+        p50_us: None,
+        p99_us: p99,
+    }
 }
 
 fn row(workload: Workload, path: &str, r: &PerfResult) -> String {
@@ -430,50 +359,51 @@ fn run(args: &Args) -> Result<(), BenchError> {
         found.size_mib,
         spdk.display()
     );
-    let mut cleanup = Cleanup {
-        rpc: found.node.rpc.clone(),
-        frontend_nqn: found.frontend.nqn.clone(),
-        host_added: None,
-        bare_nqn: None,
-        bare_lvol: None,
-        log: Vec::new(),
-    };
-    if found.hosts.contains(&args.host_nqn) {
-        println!(
-            "host {} is already allowed on {}: left so",
-            args.host_nqn, found.frontend.nqn
-        );
-    } else {
-        found.node.rpc.call(
-            "nvmf_subsystem_add_host",
-            Some(json!({"nqn": found.frontend.nqn, "host": args.host_nqn})),
-        )?;
-        cleanup.host_added = Some(args.host_nqn.clone());
+    let grant = HostGrant::allow(&found.node.rpc, &found.frontend.nqn, &args.host_nqn)?;
+    if grant.added() {
         println!(
             "added host {} to {} for the run (removed afterwards)",
             args.host_nqn, found.frontend.nqn
         );
+    } else {
+        println!(
+            "host {} is already allowed on {}: left so",
+            args.host_nqn, found.frontend.nqn
+        );
     }
-    let bare = make_bare(&found, &args.volume, &args.host_nqn, &mut cleanup)?;
-    println!(
-        "bare export: {bare} (lvol {})",
-        cleanup.bare_lvol.clone().unwrap_or_default()
-    );
+    let export = make_bare(&found, &args.volume, &args.host_nqn)?;
+    let bare = Target::new(export.address.clone(), export.port, export.nqn.clone());
+    println!("bare export: {bare} (lvol {})", export.bdev);
+    let measured = measure(args, &spdk, &found.frontend, &bare);
+    // Undo before reporting a failure too.
+    for line in export.close()? {
+        println!("cleanup: {line}");
+    }
+    if grant.added() {
+        grant.close()?;
+        println!(
+            "cleanup: removed host {} from {}",
+            args.host_nqn, found.frontend.nqn
+        );
+    }
+    measured
+}
 
-    let mut dp = DataPath::new(&spdk, &args.host_nqn)?.with_timeout(Duration::from_secs(300));
+fn measure(args: &Args, spdk: &Path, frontend: &Target, bare: &Target) -> Result<(), BenchError> {
+    let mut dp = DataPath::new(spdk, &args.host_nqn)?.with_timeout(Duration::from_secs(300));
     if let Some(ns) = &args.netns {
         dp = dp.in_netns(ns);
     }
     if args.fill {
-        for t in [&found.frontend, &bare] {
+        for t in [frontend, bare] {
             let g = dp.geometry(t)?;
             dp.write_pattern(t, 0, g.size, 1)?;
             println!("filled {t} ({} MiB)", g.size >> 20);
         }
     }
     println!(
-        "\nspdk_nvme_perf: {} B I/O, queue depth {}, {} s each\n",
-        args.io_size, args.queue_depth, args.seconds
+        "\nspdk_nvme_perf: {} B I/O, queue depth {}, {} s each; median of {} rounds alternating the paths\n",
+        args.io_size, args.queue_depth, args.seconds, args.rounds
     );
     println!(
         "{:<10} {:<11} {:>10} {:>8} {:>10} {:>10}",
@@ -486,14 +416,30 @@ fn run(args: &Args) -> Result<(), BenchError> {
             io_size: args.io_size,
             seconds: args.seconds,
         };
-        let rep = dp.perf(&found.frontend, &spec)?;
+        // Rounds alternate the two paths so that both see the same machine.
+        let (mut reps, mut bares) = (Vec::new(), Vec::new());
+        for _ in 0..args.rounds {
+            reps.push(dp.perf(frontend, &spec)?);
+            bares.push(dp.perf(bare, &spec)?);
+        }
+        let (rep, b) = (median(&reps), median(&bares));
         println!("{}", row(workload, "replicated", &rep));
-        let b = dp.perf(&bare, &spec)?;
         println!("{}", row(workload, "bare", &b));
         println!("{}", ratio_row(workload, &rep, &b));
+        let iops = |v: &[PerfResult]| {
+            v.iter()
+                .map(|r| format!("{:.0}", r.iops))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        println!(
+            "{:<10} per round IOPS: replicated {} | bare {}",
+            "",
+            iops(&reps),
+            iops(&bares)
+        );
     }
     println!();
-    drop(cleanup);
     Ok(())
 }
 
@@ -552,6 +498,28 @@ mod tests {
         .to_string();
         assert!(e.contains("--seconds"), "{e}");
         assert!(parse_args(&argv(&["--help"])).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_median_is_taken_per_figure() {
+        let r = |iops: f64, p99: Option<f64>| PerfResult {
+            iops,
+            mib_s: iops / 256.0,
+            avg_lat_us: 1e6 / iops,
+            min_lat_us: 1.0,
+            max_lat_us: 2.0,
+            p50_us: None,
+            p99_us: p99,
+        };
+        let m = median(&[
+            r(300.0, Some(9.0)),
+            r(100.0, Some(1.0)),
+            r(200.0, Some(5.0)),
+        ]);
+        assert_eq!(m.iops, 200.0);
+        assert_eq!(m.p99_us, Some(5.0));
+        assert_eq!(median(&[r(100.0, None), r(300.0, Some(1.0))]).iops, 200.0);
+        assert_eq!(median(&[r(100.0, None), r(300.0, Some(1.0))]).p99_us, None);
     }
 
     #[test]

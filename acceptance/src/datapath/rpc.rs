@@ -206,6 +206,248 @@ pub fn tcp_listener(nqn: &str, address: &str, port: u16) -> Value {
     })
 }
 
+/// A host NQN allowed on a subsystem for a while: removed on [`HostGrant::close`] or drop,
+/// unless it was allowed before.
+#[derive(Debug)]
+pub struct HostGrant {
+    rpc: Rpc,
+    nqn: String,
+    host: String,
+    added: bool,
+}
+
+impl HostGrant {
+    /// Allows `host` on subsystem `nqn` (nothing to do, and nothing undone later, when it
+    /// already is).
+    pub fn allow(rpc: &Rpc, nqn: &str, host: &str) -> Result<HostGrant, RpcError> {
+        let subsystems = rpc.call("nvmf_get_subsystems", None)?;
+        let already = subsystems
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["nqn"] == nqn)
+            .flat_map(|s| s["hosts"].as_array().cloned().unwrap_or_default())
+            .any(|h| h["nqn"] == host);
+        if !already {
+            rpc.call(
+                "nvmf_subsystem_add_host",
+                Some(json!({"nqn": nqn, "host": host})),
+            )?;
+        }
+        Ok(HostGrant {
+            rpc: rpc.clone(),
+            nqn: nqn.to_string(),
+            host: host.to_string(),
+            added: !already,
+        })
+    }
+
+    /// True when this grant added the host (and will remove it).
+    pub fn added(&self) -> bool {
+        self.added
+    }
+
+    /// Removes the host if this grant added it.
+    pub fn close(mut self) -> Result<(), RpcError> {
+        self.remove()
+    }
+
+    fn remove(&mut self) -> Result<(), RpcError> {
+        if std::mem::take(&mut self.added) {
+            self.rpc.call(
+                "nvmf_subsystem_remove_host",
+                Some(json!({"nqn": self.nqn, "host": self.host})),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HostGrant {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
+}
+
+/// A temporary NVMe/TCP export of a bdev (optionally of a snapshot this export took, or of an
+/// lvol it created): deleted, with what it created, on [`TempExport::close`] or drop.
+///
+/// A raid1 member cannot be exported (SPDK refuses a namespace on a claimed bdev); a snapshot
+/// of it can: [`TempExport::snapshot_of`] reads a volume's local replica as it is.
+#[derive(Debug)]
+pub struct TempExport {
+    rpc: Rpc,
+    /// What to connect to.
+    pub address: String,
+    /// The listener's port.
+    pub port: u16,
+    /// The subsystem.
+    pub nqn: String,
+    /// The exported bdev.
+    pub bdev: String,
+    /// The lvol or snapshot this export created (deleted with it).
+    created: Option<String>,
+    open: bool,
+}
+
+impl TempExport {
+    /// Exports `bdev` as subsystem `nqn` on `address`, on the first port from `port_from`
+    /// (20 tried) that no listener of this target uses, allowing `host`.
+    pub fn bdev(
+        rpc: &Rpc,
+        nqn: &str,
+        bdev: &str,
+        address: &str,
+        port_from: u16,
+        host: &str,
+    ) -> Result<TempExport, RpcError> {
+        let mut e = TempExport {
+            rpc: rpc.clone(),
+            address: address.to_string(),
+            port: 0,
+            nqn: nqn.to_string(),
+            bdev: bdev.to_string(),
+            created: None,
+            open: false,
+        };
+        e.create(port_from, host)?;
+        Ok(e)
+    }
+
+    /// Takes snapshot `snapshot` of lvol `lvol_alias` (`lvs/name`) and exports it.
+    pub fn snapshot_of(
+        rpc: &Rpc,
+        lvol_alias: &str,
+        snapshot: &str,
+        nqn: &str,
+        address: &str,
+        port_from: u16,
+        host: &str,
+    ) -> Result<TempExport, RpcError> {
+        rpc.call(
+            "bdev_lvol_snapshot",
+            Some(json!({"lvol_name": lvol_alias, "snapshot_name": snapshot})),
+        )?;
+        let lvs = lvol_alias.split_once('/').map_or("", |(l, _)| l);
+        let alias = format!("{lvs}/{snapshot}");
+        let mut e = TempExport {
+            rpc: rpc.clone(),
+            address: address.to_string(),
+            port: 0,
+            nqn: nqn.to_string(),
+            bdev: alias.clone(),
+            created: Some(alias),
+            open: false,
+        };
+        e.create(port_from, host)?;
+        Ok(e)
+    }
+
+    /// Creates thin lvol `name` of `size_mib` on lvstore `lvs` and exports it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_lvol(
+        rpc: &Rpc,
+        lvs: &str,
+        name: &str,
+        size_mib: u64,
+        nqn: &str,
+        address: &str,
+        port_from: u16,
+        host: &str,
+    ) -> Result<TempExport, RpcError> {
+        rpc.call(
+            "bdev_lvol_create",
+            Some(json!({"lvol_name": name, "size_in_mib": size_mib, "lvs_name": lvs, "thin_provision": true})),
+        )?;
+        let alias = format!("{lvs}/{name}");
+        let mut e = TempExport {
+            rpc: rpc.clone(),
+            address: address.to_string(),
+            port: 0,
+            nqn: nqn.to_string(),
+            bdev: alias.clone(),
+            created: Some(alias),
+            open: false,
+        };
+        e.create(port_from, host)?;
+        Ok(e)
+    }
+
+    fn create(&mut self, port_from: u16, host: &str) -> Result<(), RpcError> {
+        let rpc = self.rpc.clone();
+        rpc.call(
+            "nvmf_create_subsystem",
+            Some(json!({"nqn": self.nqn, "allow_any_host": false})),
+        )?;
+        self.open = true;
+        rpc.call(
+            "nvmf_subsystem_add_ns",
+            Some(json!({"nqn": self.nqn, "namespace": {"bdev_name": self.bdev}})),
+        )?;
+        rpc.call(
+            "nvmf_subsystem_add_host",
+            Some(json!({"nqn": self.nqn, "host": host})),
+        )?;
+        let used: Vec<u16> = rpc
+            .call("nvmf_get_subsystems", None)?
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| {
+                s["listen_addresses"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|l| l["trsvcid"].as_str().and_then(|p| p.parse().ok()))
+            .collect();
+        let mut last = None;
+        for port in (port_from..).take(20).filter(|p| !used.contains(p)) {
+            match rpc.call(
+                "nvmf_subsystem_add_listener",
+                Some(tcp_listener(&self.nqn, &self.address, port)),
+            ) {
+                Ok(_) => {
+                    self.port = port;
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| RpcError::Garbled {
+            socket: rpc.socket().to_path_buf(),
+            method: "nvmf_subsystem_add_listener".into(),
+            answer: format!("every port from {port_from} is in use"),
+        }))
+    }
+
+    /// Deletes the subsystem and what this export created; what it did, one line each.
+    pub fn close(mut self) -> Result<Vec<String>, RpcError> {
+        self.remove()
+    }
+
+    fn remove(&mut self) -> Result<Vec<String>, RpcError> {
+        let mut done = Vec::new();
+        if std::mem::take(&mut self.open) {
+            self.rpc
+                .call("nvmf_delete_subsystem", Some(json!({"nqn": self.nqn})))?;
+            done.push(format!("deleted subsystem {}", self.nqn));
+        }
+        if let Some(b) = self.created.take() {
+            self.rpc
+                .call("bdev_lvol_delete", Some(json!({"name": b})))?;
+            done.push(format!("deleted lvol {b}"));
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for TempExport {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
