@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use acceptance::datapath::rpc::{Rpc, tcp_listener};
+use acceptance::datapath::rpc::{HostGrant, Rpc, TempExport, tcp_listener};
 use acceptance::datapath::{
     Content, DataPath, DatapathError, Expected, PerfSpec, Target, Workload,
 };
@@ -228,6 +228,46 @@ fn data_written_through_a_frontend_reads_back_there_and_on_the_replica() {
     assert!(matches!(e, DatapathError::HostRefused { .. }), "{e}");
     assert!(e.to_string().contains("spdk_dd"), "{e}");
     assert!(e.to_string().contains(INTRUDER), "{e}");
+
+    // A grant lets the intruder in for a while, and only for a while.
+    let grant = HostGrant::allow(&front.rpc, FRONT_NQN, INTRUDER).unwrap();
+    assert!(grant.added());
+    assert_eq!(
+        intruder.read_with(&volume, &g, 0, MIB).unwrap(),
+        expected[..MIB as usize]
+    );
+    grant.close().unwrap();
+    let e = intruder.read_with(&volume, &g, 0, 4096).unwrap_err();
+    assert!(matches!(e, DatapathError::HostRefused { .. }), "{e}");
+    // An already allowed host is left allowed.
+    HostGrant::allow(&front.rpc, FRONT_NQN, HOST)
+        .unwrap()
+        .close()
+        .unwrap();
+    dp.read_with(&volume, &g, 0, 4096).unwrap();
+
+    // A snapshot of the replica lvol, exported for a while, holds the same bytes; closing
+    // deletes the subsystem and the snapshot.
+    let snap = TempExport::snapshot_of(
+        &replica.rpc,
+        "lvs0/dp-r-00000001",
+        "dp-snap",
+        "nqn.2026-11.io.v2engine:dp-snap",
+        "127.0.0.1",
+        free_port(),
+        HOST,
+    )
+    .unwrap();
+    let snap_target = Target::new(snap.address.clone(), snap.port, snap.nqn.clone());
+    assert_eq!(dp.read_all(&snap_target).unwrap(), expected);
+    assert_eq!(snap.close().unwrap().len(), 2);
+    let lvols = replica.rpc.call("bdev_lvol_get_lvols", None).unwrap();
+    assert!(
+        !lvols.to_string().contains("dp-snap"),
+        "the snapshot is deleted: {lvols}"
+    );
+    let subs = replica.rpc.call("nvmf_get_subsystems", None).unwrap();
+    assert!(!subs.to_string().contains("dp-snap"), "{subs}");
 
     // spdk_nvme_perf measures through the frontend.
     let r = dp
