@@ -34,7 +34,8 @@ THE VOLUME'S DATA IS OVERWRITTEN (pattern fill and random writes): bench a scrat
 
 The frontend admits only allowed host NQNs: the bench adds its own host NQN to the frontend
 subsystem through SPDK's RPC for the run and removes it afterwards (unless it was already
-allowed); it says so in its output. The bare subsystem and lvol are deleted afterwards, also
+allowed); it says so in its output. Do not apply the volume while the bench runs: the
+executor resets the frontend's hosts to its own list when it reconciles the volume. The bare subsystem and lvol are deleted afterwards, also
 when a measurement fails.
 
 OPTIONS:

@@ -208,6 +208,10 @@ pub fn tcp_listener(nqn: &str, address: &str, port: u16) -> Value {
 
 /// A host NQN allowed on a subsystem for a while: removed on [`HostGrant::close`] or drop,
 /// unless it was allowed before.
+///
+/// On a volume's frontend this lasts only until the executor reconciles the volume again
+/// (any apply that touches it, e.g. a grow or a heal): the executor sets the frontend's hosts
+/// to the ones it knows and drops this one. Grant again after such an apply.
 #[derive(Debug)]
 pub struct HostGrant {
     rpc: Rpc,
