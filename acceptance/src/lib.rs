@@ -14,6 +14,7 @@
 
 pub mod ansible;
 pub mod bins;
+pub mod datapath;
 pub mod lab;
 pub mod lane;
 pub mod tf;
