@@ -1,6 +1,6 @@
 //! spdk_tgt's JSON configuration (`-c FILE`), as far as the simulator knows it: the
 //! start-up `*_set_options` methods that size SPDK's pools (`iobuf_set_options`,
-//! `bdev_set_options`, `iscsi_set_options`), decoded as SPDK decodes them (unknown keys and
+//! `accel_set_options`, `bdev_set_options`, `iscsi_set_options`), decoded as SPDK decodes them (unknown keys and
 //! wrong types refused) and checked as SPDK checks them; every other entry is called on the
 //! new target in file order ([`run_calls`]: `bdev_aio_create`, `bdev_nvme_set_options`, ...;
 //! a method the simulator does not have is "not found"). A configuration spdk_tgt refuses
@@ -110,6 +110,18 @@ struct BdevOpts {
     bdev_auto_examine: Option<bool>,
     iobuf_small_cache_size: Option<u32>,
     iobuf_large_cache_size: Option<u32>,
+}
+
+/// `accel_set_options` (the keys v24.09 and v26.05 decode).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // decoded for SPDK's checks; the simulator has no accel framework
+struct AccelOpts {
+    small_cache_size: Option<u32>,
+    large_cache_size: Option<u32>,
+    task_count: Option<u32>,
+    sequence_count: Option<u32>,
+    buf_count: Option<u32>,
 }
 
 /// `iscsi_set_options` (every key spdk_tgt v24.09 and v26.05 decode).
@@ -235,6 +247,9 @@ impl StartupOptions {
                 }
                 self.bdev_io_pool_size = pool;
                 self.bdev_io_cache_size = cache;
+            }
+            "accel_set_options" => {
+                let _: AccelOpts = decode(params, Decoder::Nvmf)?;
             }
             "iscsi_set_options" => {
                 let o: IscsiOpts = decode(params, Decoder::Nvmf)?;
@@ -384,6 +399,8 @@ mod tests {
         let cfg = json!({"subsystems": [
             {"subsystem": "iobuf", "config": [{"method": "iobuf_set_options",
                 "params": {"small_pool_count": 1024, "large_pool_count": 256}}]},
+            {"subsystem": "accel", "config": [{"method": "accel_set_options",
+                "params": {"small_cache_size": 21, "large_cache_size": 4}}]},
             {"subsystem": "bdev", "config": [{"method": "bdev_set_options",
                 "params": {"bdev_io_pool_size": 4095, "bdev_io_cache_size": 64,
                     "iobuf_small_cache_size": 128, "iobuf_large_cache_size": 16}}]},
@@ -398,7 +415,18 @@ mod tests {
         assert_eq!(o.iscsi_max_sessions, 24);
         assert_eq!(
             o.applied,
-            ["iobuf_set_options", "bdev_set_options", "iscsi_set_options"]
+            [
+                "iobuf_set_options",
+                "accel_set_options",
+                "bdev_set_options",
+                "iscsi_set_options"
+            ]
+        );
+        let bad = json!({"subsystems": [{"subsystem": "accel", "config": [
+            {"method": "accel_set_options", "params": {"cache": 1}}]}]});
+        assert!(
+            run(bad).is_err(),
+            "an unknown accel key is refused as SPDK does"
         );
     }
 

