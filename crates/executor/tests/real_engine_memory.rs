@@ -28,7 +28,7 @@ use model::validate::MIN_HUGEPAGE_MIB;
 use serde_json::json;
 use spdk_rpc::types::bdev::BdevAioCreate;
 use spdk_rpc::types::lvol::{BdevLvolCreateLvstore, BdevLvolGetLvstores};
-use spdk_rpc::types::nvmf::NvmfCreateTransport;
+use spdk_rpc::types::nvmf::{NvmfCreateTransport, NvmfGetTransports};
 use spdk_rpc::{SpdkApi, SpdkClient};
 
 /// `$V2ENGINE_SPDK_DIR/bin/spdk_tgt`; panics (fails the test) when it is not there.
@@ -222,9 +222,29 @@ async fn run_with_memory(
         (uuid.as_str(), "lvs0")
     );
     assert!(lvs[0].total_data_clusters > 0, "{lvs:?}");
-    spdk.nvmf_create_transport(NvmfCreateTransport::tcp())
+    // Below 1024 MiB the start-up configuration made the TCP transport with buffers that
+    // fit the pools; with SPDK's defaults the executor creates it as usual.
+    let has_tcp = |t: &[spdk_rpc::types::nvmf::NvmfTransport]| {
+        t.iter().any(|t| t.trtype.eq_ignore_ascii_case("tcp"))
+    };
+    let before = spdk
+        .nvmf_get_transports(NvmfGetTransports::default())
         .await
-        .expect("nvmf_create_transport TCP");
+        .unwrap();
+    if mib < 1024 {
+        assert!(
+            has_tcp(&before),
+            "{mib} MiB: the configuration made the TCP transport"
+        );
+    } else {
+        assert!(
+            !has_tcp(&before),
+            "{mib} MiB: no configuration, no transport yet"
+        );
+        spdk.nvmf_create_transport(NvmfCreateTransport::tcp())
+            .await
+            .expect("nvmf_create_transport TCP");
+    }
     let version = spdk.spdk_get_version().await.unwrap().version;
     eprintln!(
         "{version}: hugepage_limit_mib {mib}: running, VmRSS {} MiB, {used} of {pages} hugepages in use, argv {argv:?}",
