@@ -194,6 +194,35 @@ pub async fn observe(api: &dyn SpdkApi) -> Result<Observed, spdk_rpc::Error> {
     })
 }
 
+/// How long an I/O or admin command to a replica may stay unanswered before the attach
+/// node resets that controller (µs).
+pub const NVME_IO_TIMEOUT_US: u64 = 10_000_000;
+
+/// The engine's NVMe initiator times out commands a replica does not answer and resets the
+/// controller (`bdev_nvme_set_options`: `timeout_us`, `timeout_admin_us`,
+/// `action_on_timeout: reset`). SPDK's default is no timeout: a replica node cut off the
+/// network (its link down, no RST ever comes) left every write of the volume waiting on
+/// TCP retransmission, and the raid1 never degraded (found on the real v26.05 lane). With
+/// the timeout, the reset's reconnects fail, `fast_io_fail_timeout_sec` fails the queued
+/// I/O, and the raid1 goes on with the other members.
+///
+/// SPDK takes these options only before its first controller is attached; afterwards it
+/// answers "RPC not permitted with nvme controllers already attached" (-1), which means an
+/// earlier attach of this engine's life set them already.
+async fn nvme_io_timeouts(api: &dyn SpdkApi) -> Result<(), spdk_rpc::Error> {
+    let req = spdk_rpc::types::nvme::BdevNvmeSetOptions {
+        action_on_timeout: Some("reset".into()),
+        timeout_us: Some(NVME_IO_TIMEOUT_US),
+        timeout_admin_us: Some(NVME_IO_TIMEOUT_US),
+        ..Default::default()
+    };
+    match api.bdev_nvme_set_options(req).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == Some(spdk_rpc::ErrorKind::PermissionDenied) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// SPDK's state of a controller path it is deleting.
 const DELETING: &str = "deleting";
 
@@ -486,6 +515,7 @@ async fn call(api: &dyn SpdkApi, a: &Action) -> Result<(), spdk_rpc::Error> {
             req.reconnect_delay_sec = Some(reconnect.reconnect_delay_sec);
             req.ctrlr_loss_timeout_sec = Some(reconnect.ctrlr_loss_timeout_sec);
             req.fast_io_fail_timeout_sec = Some(reconnect.fast_io_fail_timeout_sec);
+            nvme_io_timeouts(api).await?;
             api.bdev_nvme_attach_controller(req).await.map(|_| ())
         }
         Action::DetachController { name } => detach_controller(api, name).await,
