@@ -6,6 +6,7 @@
 # `v2engine-lab reboot` a refresh shows it ready.
 #
 #   scripts/demo.sh          run the demo (idempotent)
+#   SPDK=v26.05 scripts/demo.sh   the same on upstream SPDK (v24.09, v26.05 or a build dir)
 #   scripts/demo.sh down     destroy the quickstart and tear the lab down
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ command -v terraform >/dev/null || { echo "demo: terraform is not installed (exp
 echo "== building"
 cargo build --workspace --bins --locked 2>&1 | tail -n 1
 echo "== lab: $NODES nodes in $LAB_DIR"
-"$LAB" up --nodes "$NODES" --dir "$LAB_DIR"
+"$LAB" up --nodes "$NODES" --dir "$LAB_DIR" --spdk "${SPDK:-sim}"
 "$LAB" status --dir "$LAB_DIR"
 
 echo "== terraform init + plan of examples/quickstart (over SSH)"
