@@ -128,6 +128,24 @@ impl Lab {
         out
     }
 
+    /// Waits (bounded: 60 s) until `node`'s engine answers with `n` lvstores: after a reboot
+    /// the executor restarts the engine and re-attaches its disks on its own.
+    pub fn wait_for_lvstores(&self, node: &str, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(l) = self.try_spdk(node, &["bdev_lvol_get_lvstores"])
+                && l.as_array().map_or(0, Vec::len) == n
+            {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{node} did not come back with {n} lvstores within 60 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// The lab's state (lab.json).
     pub fn state(&self) -> lab::state::LabState {
         lab::state::load(&self.dir.join("lab.json"))

@@ -120,6 +120,39 @@ impl Tf {
         serde_json::from_slice(&o.stdout).expect("terraform show -json prints JSON")
     }
 
+    /// Refreshes (`apply -refresh-only` with `vars`) until output `name`'s `state` is
+    /// `want`, for at most `within` (a raid rebuild runs in the engine after apply); that
+    /// output.
+    pub fn refresh_until(
+        &self,
+        vars: &[&str],
+        name: &str,
+        want: &str,
+        within: Duration,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        let mut args = vec![
+            "apply",
+            "-refresh-only",
+            "-auto-approve",
+            "-input=false",
+            "-no-color",
+        ];
+        args.extend_from_slice(vars);
+        loop {
+            self.ok(&args);
+            let v = self.output(name);
+            if v["state"] == want {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not become {want} within {within:?}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     /// An output of the state.
     pub fn output(&self, name: &str) -> serde_json::Value {
         self.show_json(None)["values"]["outputs"][name]["value"].clone()

@@ -10,7 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use acceptance::datapath::rpc::{HostGrant, Rpc, TempExport};
 use acceptance::datapath::{DataPath, Expected, Target, pattern};
@@ -45,26 +45,6 @@ fn target(lab: &Lab, node: &str, nqn: &str) -> Target {
 fn grant(lab: &Lab, node: &str, nqn: &str) -> HostGrant {
     HostGrant::allow(&Rpc::new(&lab.spdk_socket(node)), nqn, HOST)
         .unwrap_or_else(|e| panic!("allow {HOST} on {nqn} of {node}: {e}"))
-}
-
-/// Refreshes until the volume is `want` (bounded: the raid1 rebuilds after apply).
-fn refresh_until(tf: &Tf, vars: &[&str], want: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let mut args = vec!["apply", "-refresh-only", "-auto-approve", "-input=false"];
-        args.push("-no-color");
-        args.extend_from_slice(vars);
-        tf.ok(&args);
-        let v = tf.output("volume");
-        if v["state"] == want {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the volume never became {want}: {v}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// The pattern of seed 2 over the first `half` blocks and of seed 1 after them.
@@ -103,18 +83,7 @@ fn data_written_through_the_frontend_survives_a_lost_replica_a_rebuild_and_a_gro
     apply(&[]);
     // node-3 reboots into its hugepages: it will hold the replacement replica.
     lab.cmd(&["reboot", "node-3"]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while lab
-        .try_spdk("node-3", &["bdev_lvol_get_lvstores"])
-        .map_or(0, |l| l.as_array().map_or(0, Vec::len))
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "node-3's disks did not come back"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    lab.wait_for_lvstores("node-3", 2);
     apply(&[]);
     let v = tf.output("volume");
     assert_eq!(v["state"], "healthy", "{v}");
@@ -151,7 +120,7 @@ fn data_written_through_the_frontend_survives_a_lost_replica_a_rebuild_and_a_gro
     // The plan replaces node-2's replica with one on node-3; apply builds it and the raid1
     // rebuilds onto it.
     apply(&[]);
-    let v = refresh_until(&tf, &[&vars], "healthy");
+    let v = tf.refresh_until(&[&vars], "volume", "healthy", Duration::from_secs(120));
     let replicas: Vec<&str> = v["replicas"]
         .as_array()
         .unwrap()

@@ -7,34 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
+use std::time::Duration;
+
 use acceptance::lab::{Lab, has};
 use acceptance::lane::Lane;
 use acceptance::tf::{Tf, resource_change};
-
-/// Refreshes until the volume output's state is `want` (bounded: a rebuild runs in the
-/// engine after apply).
-fn refresh_until(tf: &Tf, vars: &str, want: &str) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        tf.ok(&[
-            "apply",
-            "-refresh-only",
-            "-auto-approve",
-            "-input=false",
-            "-no-color",
-            vars,
-        ]);
-        let v = tf.output("volume");
-        if v["state"] == want {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the volume never became {want}: {v}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-}
 
 fn replica_nodes(v: &serde_json::Value) -> Vec<String> {
     v["replicas"]
@@ -199,7 +176,7 @@ fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_noth
         }
     }
     tf.ok(&["apply", "-input=false", "-no-color", "heal.bin"]);
-    let v = refresh_until(&tf, &vars, "healthy");
+    let v = tf.refresh_until(&[&vars], "volume", "healthy", Duration::from_secs(60));
     assert_eq!(replica_nodes(&v), ["node-1", "node-3"], "{v}");
     let raid = lab.spdk("node-1", &["bdev_raid_get_bdevs", "all"]);
     assert_eq!(raid[0]["num_base_bdevs_operational"], 2, "{raid}");

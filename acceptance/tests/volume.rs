@@ -39,24 +39,6 @@ fn lvol_sizes(lab: &Lab, node: &str) -> Vec<(String, u64)> {
     out
 }
 
-/// Waits (bounded) until `node`'s engine answers with `n` lvstores: after a reboot the
-/// executor restarts the engine and re-attaches its disks on its own.
-fn wait_for_lvstores(lab: &Lab, node: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(l) = lab.try_spdk(node, &["bdev_lvol_get_lvstores"])
-            && l.as_array().map_or(0, Vec::len) == n
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{node} did not come back with {n} lvstores within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn a_volume_moves_imports_and_converges_after_terraform_is_killed_mid_apply() {
     let tmp = tempfile::tempdir().unwrap();
@@ -69,7 +51,7 @@ fn a_volume_moves_imports_and_converges_after_terraform_is_killed_mid_apply() {
     apply(&tf, &[&vars]);
     // node-3 reboots into its hugepages so that every node can hold the engine.
     lab.cmd(&["reboot", "node-3"]);
-    wait_for_lvstores(&lab, "node-3", 2);
+    lab.wait_for_lvstores("node-3", 2);
     apply(&tf, &[&vars]);
     tf.assert_plan_empty(&[&vars]);
     assert_eq!(raids(&lab, "node-1"), ["data-raid"]);
