@@ -100,37 +100,61 @@ fn a_volume_moves_imports_and_converges_after_terraform_is_killed_mid_apply() {
     tf.ok(&import);
     tf.assert_plan_empty(&moved);
 
-    // terraform is killed (SIGKILL, provider and all) once the grow has reached a node;
-    // the next apply finishes it, and the plan after that is empty.
-    let mut args = APPLY.to_vec();
-    args.extend_from_slice(&moved);
-    args.push("-var=volume_size=48Mi");
-    let mut child = tf.spawn(&args);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let grown = |lab: &Lab| {
-        ["node-1", "node-2", "node-3"]
-            .iter()
-            .any(|n| lvol_sizes(lab, n).iter().any(|(_, mib)| *mib == 48))
+    // terraform is killed (SIGKILL, provider and all) in the middle of a grow: as soon as
+    // a node holds the volume record at the new size (apply writes the records, then changes
+    // SPDK). An apply that finished before the kill landed proves nothing, so the next size
+    // is tried (bounded: 3 sizes). The next apply finishes the grow, the plan after it is
+    // empty, and every replica and the raid have the size.
+    let record_at = |size: &str| {
+        ["node-1", "node-2", "node-3"].iter().any(|n| {
+            std::fs::read_to_string(
+                lab.dir
+                    .join("nodes")
+                    .join(n)
+                    .join("state/records/volume/data.json"),
+            )
+            .is_ok_and(|t| t.contains(&format!("\"size\": \"{size}\"")))
+        })
     };
-    while !grown(&lab) {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "terraform finished before a replica grew"
-        );
-        assert!(Instant::now() < deadline, "no replica grew within 120 s");
-        std::thread::sleep(Duration::from_millis(20));
+    let mut killed = None;
+    for (size, mib) in [("40Mi", 40u64), ("48Mi", 48), ("56Mi", 56)] {
+        let var = format!("-var=volume_size={size}");
+        let mut args = APPLY.to_vec();
+        args.extend_from_slice(&moved);
+        args.push(&var);
+        let mut child = tf.spawn(&args);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let landed = loop {
+            if record_at(size) {
+                acceptance::tf::kill_group(&mut child);
+                break true;
+            }
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "the apply of {size} failed before the kill");
+                break false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no record of {size} within 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        if landed {
+            killed = Some((var, mib));
+            break;
+        }
     }
-    acceptance::tf::kill_group(&mut child);
+    let (var, mib) = killed.expect("no kill landed in the middle of an apply in 3 tries");
     let mut again = moved.clone();
-    again.push("-var=volume_size=48Mi");
+    again.push(&var);
     apply(&tf, &again);
     tf.assert_plan_empty(&again);
     let b = lab.spdk("node-2", &["bdev_get_bdevs", "-b", "data-raid"]);
     let bytes = b[0]["num_blocks"].as_u64().unwrap() * b[0]["block_size"].as_u64().unwrap();
-    assert_eq!(bytes, 48 << 20, "{b}");
+    assert_eq!(bytes, mib << 20, "{b}");
     for n in ["node-1", "node-2", "node-3"] {
-        for (alias, mib) in lvol_sizes(&lab, n) {
-            assert_eq!(mib, 48, "{n}: {alias} is {mib} MiB");
+        for (alias, size) in lvol_sizes(&lab, n) {
+            assert_eq!(size, mib, "{n}: {alias} is {size} MiB");
         }
     }
 

@@ -157,7 +157,8 @@ async fn replicas_exports_engine_degrade_rebuild_and_teardown() {
     );
     assert!(st.export.is_none());
     let r2 = b.ensure_replica(R2, true).await;
-    assert_eq!(r2.actions.len(), 6, "{:?}", r2.actions); // lvol, transport, subsystem, ns, listener, host
+    // lvol, subsystem, ns, listener, host (the TCP transport came with the start-up configuration)
+    assert_eq!(r2.actions.len(), 5, "{:?}", r2.actions);
     let e2 = r2.replica.as_ref().unwrap().export.clone().unwrap();
     assert_eq!(e2.nqn, format!("{PREFIX}{R2}"));
     assert_eq!(e2.address, "127.0.0.1");
@@ -196,8 +197,9 @@ async fn replicas_exports_engine_degrade_rebuild_and_teardown() {
     let eng = a.ensure_engine(vec![local(R1), remote(&r2)]).await;
     eprintln!("EnsureEngine (attach + raid + frontend): {:?}", t.elapsed());
     assert_eq!(
-        eng.actions[..2],
+        eng.actions[..3],
         [
+            "set the NVMe initiator's command timeouts".to_string(),
             format!(
                 "attach controller {R2} to {PREFIX}{R2} at 127.0.0.1:{}",
                 e2.port
@@ -377,12 +379,14 @@ async fn replicas_exports_engine_degrade_rebuild_and_teardown() {
             .is_empty()
     );
 
-    // A replacement replica on node-c joins and is rebuilt.
+    // A replacement replica on node-c joins and is rebuilt (no controller is left, so the
+    // initiator's timeouts are set again before the attach).
     let r3 = c.ensure_replica(R3, true).await;
     let eng = a.ensure_engine(vec![local(R1), remote(&r3)]).await;
     assert_eq!(
         eng.actions,
         [
+            "set the NVMe initiator's command timeouts".to_string(),
             format!(
                 "attach controller {R3} to {PREFIX}{R3} at 127.0.0.1:{}",
                 r3.replica.as_ref().unwrap().export.as_ref().unwrap().port

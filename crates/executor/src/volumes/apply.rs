@@ -206,9 +206,10 @@ pub const NVME_IO_TIMEOUT_US: u64 = 10_000_000;
 /// the timeout, the reset's reconnects fail, `fast_io_fail_timeout_sec` fails the queued
 /// I/O, and the raid1 goes on with the other members.
 ///
-/// SPDK takes these options only before its first controller is attached; afterwards it
-/// answers "RPC not permitted with nvme controllers already attached" (-1), which means an
-/// earlier attach of this engine's life set them already.
+/// The planner asks for it before the engine's first controller; SPDK refuses the options
+/// once a controller exists ("RPC not permitted with nvme controllers already attached",
+/// -1), e.g. one it is still deleting, which the planner does not count: the options were
+/// set when that controller was attached.
 async fn nvme_io_timeouts(api: &dyn SpdkApi) -> Result<(), spdk_rpc::Error> {
     let req = spdk_rpc::types::nvme::BdevNvmeSetOptions {
         action_on_timeout: Some("reset".into()),
@@ -444,6 +445,7 @@ async fn call(api: &dyn SpdkApi, a: &Action) -> Result<(), spdk_rpc::Error> {
             })
             .await,
         ),
+        Action::SetInitiatorTimeouts => nvme_io_timeouts(api).await,
         Action::CreateTransport => {
             match api.nvmf_create_transport(NvmfCreateTransport::tcp()).await {
                 Err(e) if e.is_already_exists() => Ok(()),
@@ -515,7 +517,6 @@ async fn call(api: &dyn SpdkApi, a: &Action) -> Result<(), spdk_rpc::Error> {
             req.reconnect_delay_sec = Some(reconnect.reconnect_delay_sec);
             req.ctrlr_loss_timeout_sec = Some(reconnect.ctrlr_loss_timeout_sec);
             req.fast_io_fail_timeout_sec = Some(reconnect.fast_io_fail_timeout_sec);
-            nvme_io_timeouts(api).await?;
             api.bdev_nvme_attach_controller(req).await.map(|_| ())
         }
         Action::DetachController { name } => detach_controller(api, name).await,

@@ -40,6 +40,9 @@ pub enum Action {
     },
     /// `nvmf_create_transport` TCP.
     CreateTransport,
+    /// `bdev_nvme_set_options`: the initiator times out commands a replica does not answer
+    /// and resets the controller (SPDK takes it only before the engine's first controller).
+    SetInitiatorTimeouts,
     /// `nvmf_create_subsystem` (allow_any_host false).
     CreateSubsystem {
         /// NQN.
@@ -173,6 +176,9 @@ impl fmt::Display for Action {
             }
             Self::DeleteLvol { alias } => write!(f, "delete lvol {alias}"),
             Self::CreateTransport => write!(f, "create the NVMe-oF TCP transport"),
+            Self::SetInitiatorTimeouts => {
+                write!(f, "set the NVMe initiator's command timeouts")
+            }
             Self::CreateSubsystem { nqn } => write!(f, "create subsystem {nqn}"),
             Self::AddNamespace { nqn, bdev } => write!(f, "add namespace {bdev} to {nqn}"),
             Self::AddListener { nqn, address, port } => {
@@ -735,6 +741,10 @@ fn plan_engine_objects(spec: &EngineSpec, obs: &Observed) -> Result<Vec<Action>,
             None => true,
         };
         if attach {
+            // Before the engine's first controller: SPDK refuses the options afterwards.
+            if obs.controllers.is_empty() && !out.contains(&Action::SetInitiatorTimeouts) {
+                out.push(Action::SetInitiatorTimeouts);
+            }
             out.push(Action::AttachController {
                 name,
                 address: address.clone(),
@@ -901,6 +911,7 @@ mod tests {
                 }
                 Action::DeleteLvol { alias } => obs.lvols.retain(|l| l.alias() != *alias),
                 Action::CreateTransport => obs.tcp_transport = true,
+                Action::SetInitiatorTimeouts => {}
                 Action::CreateSubsystem { nqn } => obs.subsystems.push(Subsystem {
                     nqn: nqn.clone(),
                     ..Subsystem::default()
@@ -1163,6 +1174,7 @@ mod tests {
         assert_eq!(
             kinds,
             [
+                "set the NVMe initiator's command timeouts",
                 "attach controller v1-r-00000002 to nqn.2026-11.io.v2engine:v1-r-00000002 at 10.0.0.2:4420",
                 "create raid1 v1-raid over v2e-lvs-d1/v1-r-00000001, v1-r-00000002n1",
                 "create the NVMe-oF TCP transport",
@@ -1175,13 +1187,16 @@ mod tests {
         simulate(&mut obs, &p);
         assert_eq!(plan_engine(&spec, &obs).unwrap(), vec![]);
 
-        // The remote replica's controller was lost: replaced by R3 on another node.
+        // The remote replica's controller was lost: replaced by R3 on another node. With no
+        // controller left the timeouts are asked for again (SPDK takes them, or refuses them
+        // while it still deletes the old one, which was attached with them).
         simulate(&mut obs, &[Action::DetachController { name: R2.into() }]);
         let replaced = engine(vec![local(R1), remote(R3, 4425)]);
         let p = plan_engine(&replaced, &obs).unwrap();
         assert_eq!(
             p,
             vec![
+                Action::SetInitiatorTimeouts,
                 Action::AttachController {
                     name: R3.into(),
                     address: "10.0.0.2".into(),
