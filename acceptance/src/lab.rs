@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use crate::bins;
 use crate::lane::Lane;
@@ -143,6 +144,30 @@ impl Lab {
                 "{node} did not come back with {n} lvstores within 60 s"
             );
             std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// Waits (bounded by `within`) until raid `raid` on `node` has `n` members in use.
+    pub fn wait_for_raid_members(&self, node: &str, raid: &str, n: u64, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let found = self
+                .try_spdk(node, &["bdev_raid_get_bdevs", "all"])
+                .ok()
+                .and_then(|v| {
+                    v.as_array()?
+                        .iter()
+                        .find(|r| r["name"] == raid)
+                        .and_then(|r| r["num_base_bdevs_discovered"].as_u64())
+                });
+            if found == Some(n) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "raid {raid} on {node} did not come to {n} members within {within:?} (has {found:?})"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
         }
     }
 

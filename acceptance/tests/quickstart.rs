@@ -133,6 +133,12 @@ fn quickstart_over_ssh_then_a_volume_survives_a_cut_node_and_destroy_leaves_noth
     // node-2's link is cut: the plan shows the volume degraded and its replacement on
     // node-3, and nothing else changes; apply builds it and the raid rebuilds onto it.
     lab.cmd(&["cut", "node-2"]);
+    // The attach node's engine notices the lost member by itself (command timeout, failed
+    // reconnects, the controller given up: the raid1 degrades) before the plan looks. On
+    // SPDK v24.09 this takes longer: its reconnect connect()s block the engine until the
+    // kernel gives up on the unreachable host (about 70 s in the lab), and an engine that
+    // does not answer cannot tell its replicas apart.
+    lab.wait_for_raid_members("node-1", "data-raid", 1, Duration::from_secs(180));
     let out = tf.ok(&[
         "plan",
         "-input=false",
