@@ -1035,6 +1035,16 @@ pub fn status_from(spec: &Volume, inv: &Inventory, known: &[ReplicaStatus]) -> V
         {
             "degraded".to_string()
         }
+        // The engine exports less than the volume's size: a grow did not finish (the
+        // front-end was killed after the record was written, say). Not healthy, so the next
+        // plan repairs it (found on SPDK v24.09: the plan stayed empty at the old size).
+        (Some(_), Some(e))
+            if e.state == "healthy"
+                && e.size_bytes > 0
+                && spec.size_bytes().is_ok_and(|want| e.size_bytes < want) =>
+        {
+            "degraded".to_string()
+        }
         (Some(_), Some(e)) => e.state.clone(),
         (Some(_), None) => "absent".to_string(),
     };
@@ -1083,6 +1093,28 @@ mod tests {
             hex.chars()
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         );
+    }
+
+    #[test]
+    fn an_engine_smaller_than_the_volume_is_not_healthy() {
+        let spec = Volume {
+            name: "v1".into(),
+            size: "40Mi".into(),
+            storage_class: "c".into(),
+            attach_node: Some("node-1".into()),
+            frontend: None,
+        };
+        let engine = |mib: u64| v1::EngineState {
+            volume: "v1".into(),
+            state: "healthy".into(),
+            size_bytes: mib << 20,
+            ..Default::default()
+        };
+        let mut inv = Inventory::default();
+        inv.engines.insert("node-1".into(), vec![engine(32)]);
+        assert_eq!(status_from(&spec, &inv, &[]).state, "degraded");
+        inv.engines.insert("node-1".into(), vec![engine(40)]);
+        assert_eq!(status_from(&spec, &inv, &[]).state, "healthy");
     }
 
     #[test]
