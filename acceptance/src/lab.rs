@@ -171,6 +171,14 @@ impl Lab {
         }
     }
 
+    /// Asserts that SPDK lists no volume object (lvol, subsystem, raid, controller) on any
+    /// of `nodes`: what a destroy must leave.
+    pub fn assert_no_objects(&self, nodes: &[&str]) {
+        for n in nodes {
+            assert_eq!(self.objects(n), Vec::<String>::new(), "{n}");
+        }
+    }
+
     /// The lab's state (lab.json).
     pub fn state(&self) -> lab::state::LabState {
         lab::state::load(&self.dir.join("lab.json"))

@@ -196,7 +196,5 @@ fn data_written_through_the_frontend_survives_a_lost_replica_a_rebuild_and_a_gro
         "-var=volume_size=48Mi",
         "-target=v2engine_volume.data",
     ]);
-    for n in ["node-1", "node-2", "node-3"] {
-        assert_eq!(lab.objects(n), Vec::<String>::new(), "{n}");
-    }
+    lab.assert_no_objects(&["node-1", "node-2", "node-3"]);
 }

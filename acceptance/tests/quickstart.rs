@@ -275,9 +275,7 @@ resource "v2engine_volume" "wide" {
         &vars,
         vars48,
     ]);
-    for n in ["node-1", "node-2", "node-3"] {
-        assert_eq!(lab.objects(n), Vec::<String>::new(), "{n}");
-    }
+    lab.assert_no_objects(&["node-1", "node-2", "node-3"]);
     tf.ok(&[
         "destroy",
         "-auto-approve",

@@ -163,7 +163,5 @@ fn a_volume_moves_imports_and_converges_after_terraform_is_killed_mid_apply() {
     destroy.extend_from_slice(&again);
     destroy.push("-target=v2engine_volume.data");
     tf.ok(&destroy);
-    for n in ["node-1", "node-2", "node-3"] {
-        assert_eq!(lab.objects(n), Vec::<String>::new(), "{n}");
-    }
+    lab.assert_no_objects(&["node-1", "node-2", "node-3"]);
 }
